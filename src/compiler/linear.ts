@@ -1,0 +1,176 @@
+/**
+ * QLinear + accelerator config → program: the instruction stream and memory image that run one
+ * Linear layer over M input rows on the MatMul chunk (row-stationary: R input rows are loaded once
+ * and every column tile of weights streams past them).
+ */
+import { SHIFT_MAX, SHIFT_MIN, accumulatorFits } from "../arith.js";
+import { AcceleratorConfig, PARAM_PLANES, deriveHw } from "../hw/config.js";
+import { Instruction } from "../hw/isa.js";
+import { QLinear } from "../quant/qgraph.js";
+import { P2vitError } from "../util/errors.js";
+import { ListedInstruction, Program, buildImage, layoutRegions, region, vectorOffset } from "./image.js";
+
+export const REGIONS = { weights: "weights", params: "params", input: "input", output: "output" } as const;
+
+export interface LinearShape {
+  /** Input rows (tokens × images). */
+  m: number;
+  k: number;
+  n: number;
+  /** Vector words per input row and per output row. */
+  inVectors: number;
+  outVectors: number;
+  /** Column tiles (output channels in groups of `cols`). */
+  tiles: number;
+  /** Row tiles (input rows in groups of `rows`). */
+  rowTiles: number;
+}
+
+export interface LinearProgram extends Program {
+  layer: string;
+  shape: LinearShape;
+  /** Useful multiply-accumulates: m · n · k. */
+  macs: number;
+}
+
+export function linearShape(cfg: AcceleratorConfig, layer: QLinear, m: number): LinearShape {
+  const { rows, cols } = cfg.array;
+  return {
+    m,
+    k: layer.inFeatures,
+    n: layer.outFeatures,
+    inVectors: Math.ceil(layer.inFeatures / cols),
+    outVectors: Math.ceil(layer.outFeatures / cols),
+    tiles: Math.ceil(layer.outFeatures / cols),
+    rowTiles: Math.ceil(m / rows),
+  };
+}
+
+/** Refuses, with the config field to change, a layer this accelerator cannot run. */
+export function checkLinearFits(cfg: AcceleratorConfig, layer: QLinear, s: LinearShape): void {
+  const b = cfg.buffers;
+  const need = (ok: boolean, what: string) => {
+    if (!ok) throw new P2vitError(`layer ${layer.name} (K=${s.k}, N=${s.n}) does not fit accelerator "${cfg.name}": ${what}`);
+  };
+  need(s.m >= 1, `no input rows`);
+  need(s.k < 2 ** 16, `K=${s.k} exceeds the 16-bit k field of MATMUL`);
+  need(s.inVectors <= b.xDepth, `buffers.xDepth = ${b.xDepth} holds ${b.xDepth} vector words per row, the input rows need ${s.inVectors}`);
+  need(s.k <= b.wDepth, `buffers.wDepth = ${b.wDepth} is less than one column tile of weights (K = ${s.k} entries)`);
+  need(s.tiles <= b.oDepth, `buffers.oDepth = ${b.oDepth} holds ${b.oDepth} vector words per row, the output rows need ${s.tiles}`);
+  need(s.tiles <= b.paramDepth, `buffers.paramDepth = ${b.paramDepth} holds ${b.paramDepth} column tiles of bias and shift, the layer has ${s.tiles}`);
+  const maxBias = layer.bias.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  need(
+    accumulatorFits(s.k, maxBias, cfg.accBits, cfg.actBits, layer.weightBits),
+    `accBits = ${cfg.accBits} can overflow: K·128·128 + max|bias| = ${s.k * 16384 + maxBias} needs more bits`,
+  );
+  layer.shift.forEach((sh, c) => need(sh >= SHIFT_MIN && sh <= SHIFT_MAX, `channel ${c} needs shift ${sh}, outside ${SHIFT_MIN}..${SHIFT_MAX}`));
+}
+
+export function compileLinear(cfg: AcceleratorConfig, layer: QLinear, m: number): LinearProgram {
+  const s = linearShape(cfg, layer, m);
+  checkLinearFits(cfg, layer, s);
+  const hw = deriveHw(cfg);
+  const { rows } = cfg.array;
+  const weightsResident = s.tiles * s.k <= cfg.buffers.wDepth;
+
+  // Region addresses depend on the instruction count, so emit with placeholders, then lay out.
+  const emit = (at: (name: string) => number): ListedInstruction[] => {
+    const out: ListedInstruction[] = [];
+    const loadWeights = (tile: number | null): void => {
+      const first = tile ?? 0;
+      const count = tile === null ? s.tiles * s.k : s.k;
+      out.push({
+        insn: { op: "LOAD", target: "W", rows: 1, count, addr: 0, maddr: at(REGIONS.weights) + first * s.k * hw.wordsPerVector, mstride: 0 },
+        comment: tile === null ? `${layer.name}: all ${s.tiles} column tiles of weights` : `${layer.name}: weights of column tile ${tile}`,
+      });
+    };
+    if (weightsResident) loadWeights(null);
+    out.push({
+      insn: { op: "LOAD", target: "P", rows: 1, count: PARAM_PLANES * s.tiles, addr: 0, maddr: at(REGIONS.params), mstride: 0 },
+      comment: `${layer.name}: bias and shift of ${s.tiles} column tiles`,
+    });
+    for (let rt = 0; rt < s.rowTiles; rt++) {
+      const m0 = rt * rows;
+      const rm = Math.min(rows, s.m - m0);
+      out.push({
+        insn: {
+          op: "LOAD", target: "X", rows: rm, count: s.inVectors, addr: 0,
+          maddr: at(REGIONS.input) + m0 * s.inVectors * hw.wordsPerVector, mstride: s.inVectors * hw.wordsPerVector,
+        },
+        comment: `${layer.name}: input rows ${m0}..${m0 + rm - 1}`,
+      });
+      for (let t = 0; t < s.tiles; t++) {
+        if (!weightsResident) loadWeights(t);
+        out.push({
+          insn: { op: "MATMUL", k: s.k, xaddr: 0, waddr: weightsResident ? t * s.k : 0, paddr: t, oaddr: t },
+          comment: `${layer.name}: rows ${m0}..${m0 + rm - 1} × channels ${t * cfg.array.cols}..${Math.min(s.n, (t + 1) * cfg.array.cols) - 1}`,
+        });
+      }
+      out.push({
+        insn: {
+          op: "STORE", rows: rm, count: s.outVectors, addr: 0,
+          maddr: at(REGIONS.output) + m0 * s.outVectors * hw.wordsPerVector, mstride: s.outVectors * hw.wordsPerVector,
+        },
+        comment: `${layer.name}: output rows ${m0}..${m0 + rm - 1}`,
+      });
+    }
+    out.push({ insn: { op: "HALT" } as Instruction, comment: "end of program" });
+    return out;
+  };
+
+  const count = emit(() => 0).length;
+  const { regions, words } = layoutRegions(cfg, count, [
+    { name: REGIONS.weights, vectors: s.tiles * s.k },
+    { name: REGIONS.params, vectors: PARAM_PLANES * s.tiles },
+    { name: REGIONS.input, vectors: s.m * s.inVectors },
+    { name: REGIONS.output, vectors: s.m * s.outVectors },
+  ]);
+  const wordOf = (name: string) => regions.find((r) => r.name === name)!.word;
+  return { config: cfg, instructions: emit(wordOf), regions, words, layer: layer.name, shape: s, macs: s.m * s.n * s.k };
+}
+
+/** The memory image of a compiled linear program for the int8 input rows `x` (m × k). */
+export function linearImage(program: LinearProgram, layer: QLinear, x: Int8Array): Uint8Array {
+  const { k, n, inVectors } = program.shape;
+  const cols = program.config.array.cols;
+  if (x.length !== program.shape.m * k) throw new Error(`input has ${x.length} values, expected ${program.shape.m}×${k}`);
+  return buildImage(program, (name, v, out) => {
+    if (name === REGIONS.weights) {
+      // vector word v = tile t, entry kk: w[t·cols + c][kk] for each column c
+      const t = Math.floor(v / k);
+      const kk = v % k;
+      for (let c = 0; c < cols; c++) {
+        const ch = t * cols + c;
+        out[c] = ch < n ? layer.weight[ch * k + kk] & 0xff : 0;
+      }
+    } else if (name === REGIONS.params) {
+      const t = Math.floor(v / PARAM_PLANES);
+      const plane = v % PARAM_PLANES;
+      for (let c = 0; c < cols; c++) {
+        const ch = t * cols + c;
+        if (ch >= n) continue;
+        out[c] = plane < 4 ? (layer.bias[ch] >>> (8 * plane)) & 0xff : layer.shift[ch] & 0xff;
+      }
+    } else if (name === REGIONS.input) {
+      const row = Math.floor(v / inVectors);
+      const k0 = (v % inVectors) * cols;
+      for (let c = 0; c < cols && k0 + c < k; c++) out[c] = x[row * k + k0 + c] & 0xff;
+    }
+  });
+}
+
+/** Reads the layer's int8 output (m × n) back from a memory dump. */
+export function readLinearOutput(program: LinearProgram, memory: Uint8Array): Int8Array {
+  const hw = deriveHw(program.config);
+  const { m, n, outVectors } = program.shape;
+  const cols = program.config.array.cols;
+  const r = region(program, REGIONS.output);
+  const y = new Int8Array(m * n);
+  for (let row = 0; row < m; row++) {
+    for (let ch = 0; ch < n; ch++) {
+      const off = vectorOffset(hw, r, row * outVectors + Math.floor(ch / cols)) + (ch % cols);
+      y[row * n + ch] = (memory[off] << 24) >> 24;
+    }
+  }
+  return y;
+}

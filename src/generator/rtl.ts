@@ -1,0 +1,86 @@
+/**
+ * Accelerator config → Verilog: renders the templates under templates/rtl with the numbers from
+ * params.ts and writes them, with a file list and a manifest, into one output folder atomically.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Handlebars from "handlebars";
+import { AcceleratorConfig, canonicalJson } from "../hw/config.js";
+import { writeDirAtomic } from "../util/atomic.js";
+import { GENERATOR_VERSION, TemplateContext, templateContext } from "./params.js";
+
+export const TEMPLATE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "templates", "rtl");
+
+/** Modules in dependency order: each file only instantiates modules listed before it. */
+export const RTL_MODULES = [
+  "vector_ram",
+  "mac_pe",
+  "requant_lane",
+  "addr_stream",
+  "word_gather",
+  "matmul_engine",
+  "loader",
+  "storer",
+  "p2vit_top",
+] as const;
+export const TOP_MODULE = "p2vit_top";
+
+export interface RtlFile {
+  name: string;
+  text: string;
+}
+
+export interface RtlManifest {
+  generator: string;
+  generatorVersion: string;
+  top: string;
+  config: AcceleratorConfig;
+  parameters: TemplateContext;
+  files: { name: string; sha256: string }[];
+  /** Hash over the file names and contents: equal output, equal hash. */
+  contentHash: string;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function compile(name: string): HandlebarsTemplateDelegate {
+  const source = readFileSync(join(TEMPLATE_DIR, `${name}.v.hbs`), "utf8");
+  // strict: a template naming a value params.ts does not provide is an error, not an empty string
+  return Handlebars.compile(source, { strict: true, noEscape: true });
+}
+
+/** Renders every module for a config. Pure: same config, same text. */
+export function renderRtl(cfg: AcceleratorConfig): { files: RtlFile[]; manifest: RtlManifest } {
+  Handlebars.registerPartial("header", readFileSync(join(TEMPLATE_DIR, "header.hbs"), "utf8"));
+  const ctx = templateContext(cfg);
+  const files = RTL_MODULES.map((m) => ({ name: `${m}.v`, text: compile(m)(ctx) }));
+  const listed = files.map((f) => ({ name: f.name, sha256: sha256(f.text) }));
+  const manifest: RtlManifest = {
+    generator: "p2vit",
+    generatorVersion: GENERATOR_VERSION,
+    top: TOP_MODULE,
+    config: cfg,
+    parameters: ctx,
+    files: listed,
+    contentHash: sha256(canonicalJson(listed)).slice(0, 16),
+  };
+  return { files, manifest };
+}
+
+export const FILELIST = "filelist.f";
+export const MANIFEST = "manifest.json";
+
+/** Writes the RTL of `cfg` into `outDir` (replacing it) atomically; returns the manifest. */
+export async function writeRtl(cfg: AcceleratorConfig, outDir: string): Promise<RtlManifest> {
+  const { files, manifest } = renderRtl(cfg);
+  await writeDirAtomic(outDir, (tmp) => {
+    for (const f of files) writeFileSync(join(tmp, f.name), f.text);
+    writeFileSync(join(tmp, FILELIST), files.map((f) => f.name).join("\n") + "\n");
+    writeFileSync(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
+  });
+  return manifest;
+}

@@ -1,0 +1,185 @@
+/**
+ * The accelerator config: the one object that drives the RTL generator, the compiler, the simulators
+ * and the reports (as Gemmini's config drives both its hardware and its software). Validated on entry:
+ * unknown fields, wrong types and impossible sizes are refused before anything is generated.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { P2vitError } from "../util/errors.js";
+
+export interface AcceleratorConfig {
+  /** Used for the output folder and the top module's comment. Letters, digits, '-' and '_'. */
+  name: string;
+  array: { rows: number; cols: number };
+  /** Weight precision. 8 today; the 4-bit mode (two 4-bit MACs per PE) is not generated yet. */
+  weightBits: 8;
+  /** Activation precision: int8. */
+  actBits: 8;
+  /** Width of each PE's accumulator and of the bias. */
+  accBits: number;
+  /** Width of one word of the memory port, in bits. */
+  busBits: number;
+  /** Buffer depths, in vector words (one vector word = `array.cols` bytes). */
+  buffers: {
+    /** Input rows: entries per array row (holds ceil(K / cols) for the largest K). */
+    xDepth: number;
+    /** Weights: entries (one per k per column tile). */
+    wDepth: number;
+    /** Output rows: entries per array row (holds ceil(N / cols) for the largest N). */
+    oDepth: number;
+    /** Bias and shift records: one per column tile. */
+    paramDepth: number;
+  };
+  /** Target clock, used by the reports (frames per second, GOPS). */
+  clockMHz: number;
+}
+
+export const DEFAULT_CONFIG: AcceleratorConfig = {
+  name: "default",
+  array: { rows: 16, cols: 16 },
+  weightBits: 8,
+  actBits: 8,
+  accBits: 32,
+  busBits: 128,
+  buffers: { xDepth: 64, wDepth: 4096, oDepth: 64, paramDepth: 64 },
+  clockMHz: 200,
+};
+
+const BUS_WIDTHS = [32, 64, 128, 256, 512];
+const ACC_BITS = { min: 20, max: 48 };
+const MAX_ARRAY_DIM = 128;
+// On-chip addresses and counts are 16-bit instruction fields; a param load moves PARAM_PLANES entries per tile.
+const MAX_DEPTH = 32768;
+const MAX_PARAM_DEPTH = 4096;
+
+type Json = Record<string, unknown>;
+
+/** Validates a parsed config (partial: missing fields take the defaults) and returns a complete one. */
+export function parseAcceleratorConfig(raw: unknown, source = "accelerator config"): AcceleratorConfig {
+  const at = (path: string) => `${source}: ${path}`;
+  const obj = expectObject(raw, at("(top level)"));
+  rejectUnknown(obj, Object.keys(DEFAULT_CONFIG), at(""));
+  const array = expectObject(obj.array ?? DEFAULT_CONFIG.array, at("array"));
+  rejectUnknown(array, ["rows", "cols"], at("array."));
+  const buffers = expectObject(obj.buffers ?? DEFAULT_CONFIG.buffers, at("buffers"));
+  rejectUnknown(buffers, Object.keys(DEFAULT_CONFIG.buffers), at("buffers."));
+  const d = DEFAULT_CONFIG;
+
+  const name = obj.name ?? d.name;
+  if (typeof name !== "string" || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(name)) {
+    throw new P2vitError(`${at("name")}: expected a name of letters, digits, '-' and '_' starting with a letter, got ${show(name)}`);
+  }
+  const config: AcceleratorConfig = {
+    name,
+    array: {
+      rows: intIn(array.rows ?? d.array.rows, 1, MAX_ARRAY_DIM, at("array.rows")),
+      cols: intIn(array.cols ?? d.array.cols, 1, MAX_ARRAY_DIM, at("array.cols")),
+    },
+    weightBits: oneOf(obj.weightBits ?? d.weightBits, [8], at("weightBits"), "the int4-weight mode is not generated yet") as 8,
+    actBits: oneOf(obj.actBits ?? d.actBits, [8], at("actBits")) as 8,
+    accBits: intIn(obj.accBits ?? d.accBits, ACC_BITS.min, ACC_BITS.max, at("accBits")),
+    busBits: oneOf(obj.busBits ?? d.busBits, BUS_WIDTHS, at("busBits")),
+    buffers: {
+      xDepth: intIn(buffers.xDepth ?? d.buffers.xDepth, 1, MAX_DEPTH, at("buffers.xDepth")),
+      wDepth: intIn(buffers.wDepth ?? d.buffers.wDepth, 1, MAX_DEPTH, at("buffers.wDepth")),
+      oDepth: intIn(buffers.oDepth ?? d.buffers.oDepth, 1, MAX_DEPTH, at("buffers.oDepth")),
+      paramDepth: intIn(buffers.paramDepth ?? d.buffers.paramDepth, 1, MAX_PARAM_DEPTH, at("buffers.paramDepth")),
+    },
+    clockMHz: positiveNumber(obj.clockMHz ?? d.clockMHz, at("clockMHz")),
+  };
+  return config;
+}
+
+export function loadAcceleratorConfig(file: string): AcceleratorConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new P2vitError(`${file}: cannot read the accelerator config (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new P2vitError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return parseAcceleratorConfig(raw, file);
+}
+
+/** Facts that follow from the config, computed once so every consumer derives them the same way. */
+export interface DerivedHw {
+  /** Bytes in one vector word (one per array column). */
+  vectorBytes: number;
+  /** Bytes in one memory word. */
+  busBytes: number;
+  /** Memory words that hold one vector word (padded up). */
+  wordsPerVector: number;
+  /** Memory words that hold one 128-bit instruction (at least one). */
+  wordsPerInstruction: number;
+}
+
+export const INSTRUCTION_BITS = 128;
+/** Bias planes (little-endian bytes of the 32-bit bias) and one shift plane per column tile. */
+export const PARAM_PLANES = 5;
+
+export function deriveHw(cfg: AcceleratorConfig): DerivedHw {
+  const vectorBytes = cfg.array.cols;
+  const busBytes = cfg.busBits / 8;
+  return {
+    vectorBytes,
+    busBytes,
+    wordsPerVector: Math.ceil(vectorBytes / busBytes),
+    wordsPerInstruction: Math.max(1, INSTRUCTION_BITS / cfg.busBits),
+  };
+}
+
+/** A stable hash of the config: names the cached Verilator build and goes into the RTL manifest. */
+export function configHash(cfg: AcceleratorConfig): string {
+  return createHash("sha256").update(canonicalJson(cfg)).digest("hex").slice(0, 16);
+}
+
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.keys(value as Json)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Json)[k])}`);
+    return `{${entries.join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function show(v: unknown): string {
+  return v === undefined ? "nothing" : JSON.stringify(v);
+}
+
+function expectObject(v: unknown, what: string): Json {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new P2vitError(`${what}: expected an object, got ${show(v)}`);
+  return v as Json;
+}
+
+function rejectUnknown(obj: Json, known: string[], prefix: string): void {
+  const unknown = Object.keys(obj).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new P2vitError(`${prefix}${unknown.join(", ")}: unknown field${unknown.length > 1 ? "s" : ""} (expected one of ${known.join(", ")})`);
+  }
+}
+
+function intIn(v: unknown, lo: number, hi: number, what: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new P2vitError(`${what}: expected an integer from ${lo} to ${hi}, got ${show(v)}`);
+  }
+  return v;
+}
+
+function positiveNumber(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new P2vitError(`${what}: expected a positive number, got ${show(v)}`);
+  return v;
+}
+
+function oneOf(v: unknown, allowed: number[], what: string, hint?: string): number {
+  if (typeof v !== "number" || !allowed.includes(v)) {
+    throw new P2vitError(`${what}: expected one of ${allowed.join(", ")}, got ${show(v)}${hint ? ` (${hint})` : ""}`);
+  }
+  return v;
+}

@@ -1,0 +1,171 @@
+// Verilator harness for p2vit_top: the off-chip memory model and the run loop.
+//
+//   Vsim +image=<file> +out=<file> [+latency=N] [+stall=P] [+seed=S] [+max-cycles=N]
+//
+// The image file is the whole memory, BUS/8 bytes per word, little-endian within a word. The model
+// accepts a request unless a seeded random stall (P percent of cycles) holds mem_ready low, and
+// answers reads in order `latency` cycles after acceptance. At HALT the memory is written to +out
+// and one JSON line with the cycle count is printed. Exit codes: 0 halted, 2 trap (unknown opcode),
+// 3 cycle limit reached, 4 bad memory access, 1 bad arguments.
+#include "Vp2vit_top.h"
+#include "verilated.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace {
+
+// IData, QData or VlWide<N>: the bus width in bytes either way
+constexpr int kBusBytes = int(sizeof(Vp2vit_top::mem_rdata));
+
+void putWord(IData& dst, const uint8_t* src, int n) {
+  dst = 0;
+  for (int i = 0; i < n && i < 4; i++) dst |= IData(src[i]) << (8 * i);
+}
+void putWord(QData& dst, const uint8_t* src, int n) {
+  dst = 0;
+  for (int i = 0; i < n && i < 8; i++) dst |= QData(src[i]) << (8 * i);
+}
+template <std::size_t W>
+void putWord(VlWide<W>& dst, const uint8_t* src, int n) {
+  for (std::size_t w = 0; w < W; w++) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+      int k = int(w) * 4 + i;
+      if (k < n) v |= uint32_t(src[k]) << (8 * i);
+    }
+    dst[w] = v;
+  }
+}
+void getWord(const IData& src, uint8_t* dst, int n) {
+  for (int i = 0; i < n && i < 4; i++) dst[i] = uint8_t(src >> (8 * i));
+}
+void getWord(const QData& src, uint8_t* dst, int n) {
+  for (int i = 0; i < n && i < 8; i++) dst[i] = uint8_t(src >> (8 * i));
+}
+template <std::size_t W>
+void getWord(const VlWide<W>& src, uint8_t* dst, int n) {
+  for (int k = 0; k < n && k < int(4 * W); k++) dst[k] = uint8_t(src[k / 4] >> (8 * (k % 4)));
+}
+
+std::string argValue(const char* name, const char* fallback) {
+  const char* v = Verilated::commandArgsPlusMatch(name);
+  std::string prefix = std::string("+") + name + "=";
+  if (v && std::strncmp(v, prefix.c_str(), prefix.size()) == 0) return std::string(v + prefix.size());
+  return fallback ? std::string(fallback) : std::string();
+}
+
+struct Pending {
+  uint64_t due;
+  uint32_t addr;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto* ctx = new VerilatedContext;
+  ctx->commandArgs(argc, argv);
+  const std::string imagePath = argValue("image", nullptr);
+  const std::string outPath = argValue("out", nullptr);
+  const uint64_t latency = std::strtoull(argValue("latency", "2").c_str(), nullptr, 10);
+  const unsigned stall = unsigned(std::strtoul(argValue("stall", "0").c_str(), nullptr, 10));
+  uint64_t rng = std::strtoull(argValue("seed", "1").c_str(), nullptr, 10) * 2654435761ull + 1;
+  const uint64_t maxCycles = std::strtoull(argValue("max-cycles", "100000000").c_str(), nullptr, 10);
+  if (imagePath.empty() || outPath.empty() || latency < 1 || stall > 90) {
+    std::fprintf(stderr, "usage: Vsim +image=<file> +out=<file> [+latency=N>=1] [+stall=0..90] [+seed=S] [+max-cycles=N]\n");
+    return 1;
+  }
+
+  std::vector<uint8_t> mem;
+  {
+    FILE* f = std::fopen(imagePath.c_str(), "rb");
+    if (!f) {
+      std::fprintf(stderr, "cannot open memory image %s\n", imagePath.c_str());
+      return 1;
+    }
+    std::fseek(f, 0, SEEK_END);
+    long size = std::ftell(f);
+    std::fseek(f, 0, SEEK_SET);
+    mem.resize(size_t(size));
+    if (size > 0 && std::fread(mem.data(), 1, mem.size(), f) != mem.size()) {
+      std::fprintf(stderr, "cannot read memory image %s\n", imagePath.c_str());
+      return 1;
+    }
+    std::fclose(f);
+  }
+  const uint64_t words = mem.size() / kBusBytes;
+
+  auto* top = new Vp2vit_top{ctx};
+  std::deque<Pending> reads;
+  uint64_t cycle = 0;
+  int status = 3;
+  auto nextRandom = [&rng]() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+
+  top->rst = 1;
+  top->clk = 0;
+  top->mem_ready = 0;
+  top->mem_rvalid = 0;
+  for (int i = 0; i < 4; i++) {
+    top->clk = 0;
+    top->eval();
+    top->clk = 1;
+    top->eval();
+  }
+  top->rst = 0;
+
+  while (cycle < maxCycles) {
+    top->clk = 0;
+    top->mem_ready = stall == 0 || (nextRandom() % 100) >= stall;
+    const bool respond = !reads.empty() && reads.front().due <= cycle;
+    top->mem_rvalid = respond;
+    if (respond) putWord(top->mem_rdata, &mem[size_t(reads.front().addr) * kBusBytes], kBusBytes);
+    top->eval();
+
+    const bool accepted = top->mem_req && top->mem_ready;
+    const uint32_t addr = top->mem_addr;
+    const bool write = top->mem_we;
+    if (accepted && addr >= words) {
+      std::fprintf(stderr, "memory %s at word %u beyond the image (%llu words) at cycle %llu\n",
+                   write ? "write" : "read", addr, (unsigned long long)words, (unsigned long long)cycle);
+      status = 4;
+      break;
+    }
+    if (accepted && write) getWord(top->mem_wdata, &mem[size_t(addr) * kBusBytes], kBusBytes);
+
+    top->clk = 1;
+    top->eval();
+    cycle++;
+    if (respond) reads.pop_front();
+    if (accepted && !write) reads.push_back(Pending{cycle + latency - 1, addr});
+    if (top->done) {
+      status = 0;
+      break;
+    }
+    if (top->trap) {
+      status = 2;
+      break;
+    }
+  }
+
+  top->final();
+  FILE* out = std::fopen(outPath.c_str(), "wb");
+  if (!out || std::fwrite(mem.data(), 1, mem.size(), out) != mem.size()) {
+    std::fprintf(stderr, "cannot write %s\n", outPath.c_str());
+    return 1;
+  }
+  std::fclose(out);
+  std::printf("{\"cycles\": %llu, \"status\": %d}\n", (unsigned long long)cycle, status);
+  delete top;
+  delete ctx;
+  return status;
+}
