@@ -74,13 +74,16 @@ export function renderRtl(cfg: AcceleratorConfig): { files: RtlFile[]; manifest:
 export const FILELIST = "filelist.f";
 export const MANIFEST = "manifest.json";
 
+/** Writes rendered RTL, its file list and its manifest into an (empty) folder. */
+export function writeRtlFiles(dir: string, files: RtlFile[], manifest: RtlManifest): void {
+  for (const f of files) writeFileSync(join(dir, f.name), f.text);
+  writeFileSync(join(dir, FILELIST), files.map((f) => f.name).join("\n") + "\n");
+  writeFileSync(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
+}
+
 /** Writes the RTL of `cfg` into `outDir` (replacing it) atomically; returns the manifest. */
 export async function writeRtl(cfg: AcceleratorConfig, outDir: string): Promise<RtlManifest> {
   const { files, manifest } = renderRtl(cfg);
-  await writeDirAtomic(outDir, (tmp) => {
-    for (const f of files) writeFileSync(join(tmp, f.name), f.text);
-    writeFileSync(join(tmp, FILELIST), files.map((f) => f.name).join("\n") + "\n");
-    writeFileSync(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
-  });
+  await writeDirAtomic(outDir, (tmp) => writeRtlFiles(tmp, files, manifest));
   return manifest;
 }
