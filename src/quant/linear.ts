@@ -30,6 +30,11 @@ const MAX_ACC_BITS = 53;
 /** An int8 × int8 product already needs 16 bits with its sign. */
 const MIN_ACC_BITS = 16;
 
+/**
+ * Quantizes one Linear layer from its float weights and the float inputs it sees on calibration data.
+ * Throws a P2vitError naming the layer (and channel) when a bias does not fit int32, a shift is outside
+ * SHIFT_MIN..SHIFT_MAX, or the accumulator could overflow `accBits`.
+ */
 export function quantizeLinear(opts: QuantizeLinearOptions): QLinear {
   const { name, weight, bias, calibration } = opts;
   const k = opts.inFeatures;
@@ -37,10 +42,16 @@ export function quantizeLinear(opts: QuantizeLinearOptions): QLinear {
   const weightBits = opts.weightBits ?? 8;
   const actBits = opts.actBits ?? 8;
   const accBits = opts.accBits ?? 32;
-  check(typeof name === "string" && name.length > 0, `name: expected a non-empty layer name, got ${JSON.stringify(name)}`);
+  check(
+    typeof name === "string" && name.length > 0,
+    `name: expected a non-empty layer name, got ${JSON.stringify(name)}`,
+  );
   check(Number.isInteger(k) && k > 0, `layer "${name}": inFeatures: expected a positive integer, got ${k}`);
   check(Number.isInteger(n) && n > 0, `layer "${name}": outFeatures: expected a positive integer, got ${n}`);
-  check(weight.length === n * k, `layer "${name}": weight: expected ${n}×${k} = ${n * k} values, got ${weight.length}`);
+  check(
+    weight.length === n * k,
+    `layer "${name}": weight: expected ${n}×${k} = ${n * k} values, got ${weight.length}`,
+  );
   check(bias.length === n, `layer "${name}": bias: expected ${n} values, got ${bias.length}`);
   check(
     calibration.length > 0 && calibration.length % k === 0,
@@ -104,7 +115,10 @@ export function fakeQuantLinear(layer: QLinear, x: Float32Array, rows: number): 
       `${layer.weight.length}, ${layer.bias.length} and ${layer.weightExponents.length}`,
   );
   check(Number.isInteger(rows) && rows > 0, `rows: expected a positive integer, got ${rows}`);
-  check(x.length === rows * k, `x: expected ${rows}×${k} = ${rows * k} values for layer "${layer.name}", got ${x.length}`);
+  check(
+    x.length === rows * k,
+    `x: expected ${rows}×${k} = ${rows * k} values for layer "${layer.name}", got ${x.length}`,
+  );
   const qx = quantizeTensor(x, layer.input.exponent, layer.input.bits);
   const accScale = Float64Array.from(layer.weightExponents, (ew) => 2 ** (layer.input.exponent + ew));
   const outStep = 2 ** layer.output.exponent;
@@ -183,7 +197,7 @@ function inputGram(qx: Int8Array, rows: number, k: number, inputExponent: number
   return { sums, scale: 2 ** (2 * inputExponent) / rows };
 }
 
-/** dᵀ G d, reading only G's upper triangle: G is symmetric, so off-diagonal terms count twice. */
+/** dᵀ G d (scaled to the output MSE) from G's upper triangle: G is symmetric, so off-diagonal terms count twice. */
 function outputMse(d: Float64Array, gram: InputGram, k: number): number {
   let total = 0;
   for (let i = 0; i < k; i++) {
@@ -200,12 +214,12 @@ function outputMse(d: Float64Array, gram: InputGram, k: number): number {
 /**
  * Per output channel, the adaptive-rounding exponent with the lowest MSE of the layer output, with the
  * quantized input x̂ on both sides: the deployed layer only ever sees x̂, so the error a weight
- * exponent is answerable for is x̂ · (W − Ŵ)ᵀ.
- * With the float x as reference the objective would also hold the input's rounding error, which no
- * weight exponent removes, yet the search would bend the weights to offset it on these particular
- * calibration rows. It also makes the MSE of channel c a quadratic form, mean over rows of
- * (x̂·d)² = dᵀ G d with d = W[c] − Ŵ[c] and G = X̂ᵀX̂ / rows, so one K×K Gram matrix per layer
- * replaces a pass over all calibration rows per channel and candidate (rows ≫ K in practice).
+ * exponent is answerable for is x̂ · (W − Ŵ)ᵀ. With the float x as reference the objective would also
+ * hold the input's rounding error, which no weight exponent removes, yet the search would bend the
+ * weights to offset it on these particular calibration rows.
+ * x̂ on both sides also makes the MSE of channel c a quadratic form, mean over rows of (x̂·d)² = dᵀ G d
+ * with d = W[c] − Ŵ[c] and G = X̂ᵀX̂ / rows, so one K×K Gram matrix per layer replaces a pass over
+ * all calibration rows per channel and candidate (rows ≫ K in practice).
  */
 function chooseWeightExponents(weight: Float32Array, k: number, n: number, bits: number, gram: InputGram): Int32Array {
   const exponents = new Int32Array(n);
@@ -230,7 +244,11 @@ function quantizeWeightRows(weight: Float32Array, k: number, exponents: Int32Arr
   return q;
 }
 
-/** x̂ · Ŵᵀ + b in float: what the fake-quant layer holds just before its output is requantized. */
+/**
+ * x̂ · Ŵᵀ + b: what the fake-quant layer holds just before its output is requantized. The bias is the
+ * float one because its integer form waits for the final weight exponents (see alignZeroChannels);
+ * the two differ by at most half an accumulator step, far below an output step.
+ */
 function preRequantOutputs(
   qx: Int8Array,
   rows: number,
@@ -260,7 +278,12 @@ function alignZeroChannels(weight: Float32Array, k: number, exponents: Int32Arra
   }
 }
 
-function quantizeBias(name: string, bias: Float32Array, inputExponent: number, weightExponents: Int32Array): Int32Array {
+function quantizeBias(
+  name: string,
+  bias: Float32Array,
+  inputExponent: number,
+  weightExponents: Int32Array,
+): Int32Array {
   const { lo, hi } = signedRange(BIAS_BITS);
   const q = new Int32Array(bias.length);
   for (let c = 0; c < bias.length; c++) {
@@ -277,14 +300,20 @@ function quantizeBias(name: string, bias: Float32Array, inputExponent: number, w
   return q;
 }
 
-function requantShifts(name: string, inputExponent: number, weightExponents: Int32Array, outputExponent: number): Int32Array {
+function requantShifts(
+  name: string,
+  inputExponent: number,
+  weightExponents: Int32Array,
+  outputExponent: number,
+): Int32Array {
   const shift = new Int32Array(weightExponents.length);
   for (let c = 0; c < weightExponents.length; c++) {
     const s = outputExponent - inputExponent - weightExponents[c];
     if (s < SHIFT_MIN || s > SHIFT_MAX) {
       throw new P2vitError(
-        `layer "${name}", output channel ${c}: requantization shift ${s} (αy ${outputExponent} − αx ${inputExponent} ` +
-          `− αw ${weightExponents[c]}) is outside the supported range ${SHIFT_MIN}..${SHIFT_MAX}`,
+        `layer "${name}", output channel ${c}: requantization shift ${s} ` +
+          `(αy ${outputExponent} − αx ${inputExponent} − αw ${weightExponents[c]}) ` +
+          `is outside the supported range ${SHIFT_MIN}..${SHIFT_MAX}`,
       );
     }
     shift[c] = s;

@@ -33,8 +33,8 @@ export function maxAbs(x: Float32Array, what = "tensor"): number {
 }
 
 /**
- * The float scale of symmetric `bits`-bit quantization: max|x| / (2^(bits-1) − 0.5), which maps the
- * range onto [−2^(bits-1) + 0.5, 2^(bits-1) − 0.5] so that both ends round inside the integer range.
+ * The float scale of symmetric `bits`-bit quantization: max|x| / (2^(bits-1) − 0.5), the FQ-ViT /
+ * P2-ViT convention that spreads [−max, max] over the 2^bits − 1 steps of the integer range.
  */
 export function floatScale(maxAbsValue: number, bits: number): number {
   check(Number.isFinite(maxAbsValue) && maxAbsValue >= 0, `maxAbs: expected a finite number >= 0, got ${maxAbsValue}`);

@@ -26,7 +26,8 @@ function randomLayer(seed: number, rows: number, k: number, n: number): RandomLa
 }
 
 /** x · Wᵀ + b in double precision. */
-function floatLinear(x: Float32Array, rows: number, weight: Float32Array, bias: Float32Array, k: number, n: number): Float64Array {
+function floatLinear(layer: QuantizeLinearOptions, rows: number): Float64Array {
+  const { calibration: x, weight, bias, inFeatures: k, outFeatures: n } = layer;
   const y = new Float64Array(rows * n);
   for (let m = 0; m < rows; m++) {
     for (let c = 0; c < n; c++) {
@@ -49,7 +50,7 @@ function sqnrDb(reference: Float64Array, approx: Float32Array): number {
 }
 
 /** Mean over rows of (x̂·W[c] − x̂·Ŵ[c])², computed directly from the rows (not via a Gram matrix). */
-function channelOutputMse(xHat: Float32Array, rows: number, weightRow: Float32Array, exponent: number, bits: number): number {
+function channelOutputMse(xHat: Float32Array, rows: number, weightRow: Float32Array, exponent: number, bits: number) {
   const k = weightRow.length;
   const wHat = quantizeTensor(weightRow, exponent, bits);
   let sum = 0;
@@ -103,7 +104,7 @@ describe("quantizeLinear", () => {
       for (const weightBits of [8, 4] as const) {
         const { opts } = randomLayer(seed, rows, k, n);
         const q = quantizeLinear({ ...opts, weightBits });
-        const reference = floatLinear(opts.calibration, rows, opts.weight, opts.bias, k, n);
+        const reference = floatLinear(opts, rows);
         const sqnr = sqnrDb(reference, fakeQuantLinear(q, opts.calibration, rows));
         expect(sqnr).toBeGreaterThan(bounds[weightBits]);
       }
@@ -152,7 +153,8 @@ describe("quantizeLinear", () => {
     const q = quantizeLinear(opts);
     expect(q.shift[3]).toBe(0);
     expect(q.weightExponents[3]).toBe(q.output.exponent - q.input.exponent);
-    expect(Math.abs(q.bias[3] * 2 ** q.output.exponent - opts.bias[3])).toBeLessThanOrEqual(2 ** (q.output.exponent - 1));
+    const outStep = 2 ** q.output.exponent;
+    expect(Math.abs(q.bias[3] * outStep - opts.bias[3])).toBeLessThanOrEqual(outStep / 2);
   });
 
   it("names the layer and channel when a shift is out of the hardware's range", () => {
@@ -176,9 +178,11 @@ describe("quantizeLinear", () => {
 
   it("validates shapes and options, naming the value", () => {
     const { opts } = randomLayer(9, 10, 16, 8);
-    expect(() => quantizeLinear({ ...opts, weight: new Float32Array(100) })).toThrow(/weight: expected 8×16 = 128 values, got 100/);
+    const weight = new Float32Array(100);
+    expect(() => quantizeLinear({ ...opts, weight })).toThrow(/weight: expected 8×16 = 128 values, got 100/);
     expect(() => quantizeLinear({ ...opts, bias: new Float32Array(3) })).toThrow(/bias: expected 8 values/);
-    expect(() => quantizeLinear({ ...opts, calibration: new Float32Array(20) })).toThrow(/calibration: expected rows × 16/);
+    const calibration = new Float32Array(20);
+    expect(() => quantizeLinear({ ...opts, calibration })).toThrow(/calibration: expected rows × 16/);
     expect(() => quantizeLinear({ ...opts, weightBits: 6 as 8 })).toThrow(/weightBits: expected 8 or 4, got 6/);
     expect(() => quantizeLinear({ ...opts, name: "" })).toThrow(P2vitError);
     const bad = Float32Array.from(opts.weight);
@@ -191,7 +195,9 @@ describe("fakeQuantLinear", () => {
   it("refuses an input of the wrong size", () => {
     const { opts, rows } = randomLayer(11, 20, 16, 8);
     const q = quantizeLinear(opts);
-    expect(() => fakeQuantLinear(q, opts.calibration, rows + 1)).toThrow(/x: expected 21×16 = 336 values for layer "layer11"/);
+    expect(() => fakeQuantLinear(q, opts.calibration, rows + 1)).toThrow(
+      /x: expected 21×16 = 336 values for layer "layer11"/,
+    );
     expect(() => fakeQuantLinear(q, opts.calibration, 0)).toThrow(/rows/);
   });
 });
