@@ -6,14 +6,20 @@ import { basename, dirname, join } from "node:path";
  * when `fill` returns. A failed run leaves `dir` as it was and removes the temporary folder, so a
  * half-written output folder can never look complete.
  */
-export async function writeDirAtomic<T>(dir: string, fill: (tmpDir: string) => Promise<T> | T): Promise<T> {
+export async function writeDirAtomic<T>(
+  dir: string,
+  fill: (tmpDir: string) => Promise<T> | T,
+  opts: { keepExisting?: boolean } = {},
+): Promise<T> {
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
   const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
   mkdirSync(tmp);
   try {
     const result = await fill(tmp);
-    replaceDir(tmp, dir);
+    // keepExisting: another process finished the same content first (a build cache); use theirs
+    if (opts.keepExisting && existsSync(dir)) rmSync(tmp, { recursive: true, force: true });
+    else replaceDir(tmp, dir);
     return result;
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });

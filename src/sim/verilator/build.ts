@@ -50,6 +50,6 @@ export async function buildSimulator(files: RtlFile[], manifest: RtlManifest, ca
     if (r.exitCode !== 0) {
       throw new P2vitError(`verilator failed to build the simulator (exit ${r.exitCode}):\n${(r.all ?? "").slice(-4000)}`);
     }
-  });
+  }, { keepExisting: true });
   return binary;
 }

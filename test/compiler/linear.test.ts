@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { formatListing } from "../../src/compiler/image.js";
+import { REGIONS, compileLinear, linearImage, readLinearOutput } from "../../src/compiler/linear.js";
+import { parseAcceleratorConfig } from "../../src/hw/config.js";
+import { QLinear } from "../../src/quant/qgraph.js";
+
+function layer(k: number, n: number, over: Partial<QLinear> = {}): QLinear {
+  return {
+    kind: "linear", name: "fc", inFeatures: k, outFeatures: n,
+    input: { bits: 8, exponent: -4 }, output: { bits: 8, exponent: -2 }, weightBits: 8,
+    weight: Int8Array.from({ length: n * k }, (_, i) => (i % 251) - 125), weightExponents: new Int32Array(n),
+    bias: Int32Array.from({ length: n }, (_, i) => i * 1000 - 70000), shift: new Int32Array(n).fill(6), ...over,
+  };
+}
+
+const CFG = parseAcceleratorConfig({ name: "c", array: { rows: 4, cols: 4 }, busBits: 64, buffers: { xDepth: 80, wDepth: 256, oDepth: 8, paramDepth: 8 } });
+
+describe("linear compiler", () => {
+  it("emits resident weights, then per row tile: load, one MATMUL per column tile, store", () => {
+    const p = compileLinear(CFG, layer(10, 6), 9);
+    const ops = p.instructions.map((i) => i.insn.op);
+    // weights + params, then 3 row tiles × (LOAD X, 2 MATMUL, STORE), then HALT
+    expect(ops).toEqual(["LOAD", "LOAD", ...Array(3).fill(["LOAD", "MATMUL", "MATMUL", "STORE"]).flat(), "HALT"]);
+    expect(p.shape).toMatchObject({ m: 9, k: 10, n: 6, inVectors: 3, outVectors: 2, tiles: 2, rowTiles: 3 });
+    const last = p.instructions.at(-2)!.insn;
+    expect(last).toMatchObject({ op: "STORE", rows: 1, count: 2 });
+    expect(formatListing(p)).toMatch(/MATMUL k=10 xaddr=0 waddr=10 paddr=1 oaddr=1 .*; fc: rows 0\.\.3 × channels 4\.\.5/);
+  });
+
+  it("lays out weights by column tile, biases as byte planes, and reads outputs back", () => {
+    const l = layer(3, 5);
+    const p = compileLinear(CFG, l, 2);
+    const x = Int8Array.from([1, -2, 3, -4, 5, -6]);
+    const image = linearImage(p, l, x);
+    const bus = CFG.busBits / 8;
+    const w = p.regions.find((r) => r.name === REGIONS.weights)!;
+    // vector word (tile 1, k 2) holds w[4][2] then zero padding for channels 5..7
+    const word = image.subarray((w.word + (1 * 3 + 2)) * bus, (w.word + (1 * 3 + 2)) * bus + 4);
+    expect(Array.from(word)).toEqual([l.weight[4 * 3 + 2] & 0xff, 0, 0, 0]);
+    const params = p.regions.find((r) => r.name === REGIONS.params)!;
+    const plane = (t: number, pl: number) => Array.from(image.subarray((params.word + t * 5 + pl) * bus, (params.word + t * 5 + pl) * bus + 4));
+    const bias0 = l.bias[0] >>> 0;
+    expect(plane(0, 0)[0]).toBe(bias0 & 0xff);
+    expect(plane(0, 3)[0]).toBe(bias0 >>> 24);
+    expect(plane(0, 4)).toEqual([6, 6, 6, 6]);
+    // the output region reads back as written
+    const out = p.regions.find((r) => r.name === REGIONS.output)!;
+    image[out.word * bus + 1] = 0xfe;
+    expect(readLinearOutput(p, image)[1]).toBe(-2);
+  });
+
+  it.each([
+    [layer(400, 4), 1, /buffers\.xDepth = 80 holds 80 vector words per row, the input rows need 100/],
+    [layer(300, 4), 1, /buffers\.wDepth = 256 is less than one column tile of weights \(K = 300 entries\)/],
+    [layer(4, 40), 1, /buffers\.oDepth = 8 holds 8 vector words per row, the output rows need 10/],
+    [layer(4, 4, { shift: Int32Array.from([0, 32, 0, 0]) }), 1, /channel 1 needs shift 32, outside -8\.\.31/],
+    [layer(4, 4, { bias: Int32Array.from([2 ** 31 - 100, 0, 0, 0]) }), 1, /accBits = 32 can overflow/],
+    [layer(4, 4), 0, /no input rows/],
+  ])("refuses a layer that does not fit: %#", (l, m, message) => {
+    expect(() => compileLinear(CFG, l, m)).toThrow(message);
+    expect(() => compileLinear(CFG, l, m)).toThrow(/^layer fc \(K=\d+, N=\d+\) does not fit accelerator "c"/);
+  });
+});
