@@ -203,7 +203,7 @@ function checkArchitectureConsistency(arch: VitArchitecture, file: string): void
   );
 }
 
-function parsePreprocess(obj: Json, file: string, channels: number): Preprocess {
+export function parsePreprocess(obj: Json, file: string, channels: number): Preprocess {
   const at: FieldPath = { file, prefix: "preprocess." };
   rejectUnknownFields(obj, at, PREPROCESS_FIELDS);
   const perChannel = (what: string) => `an array of ${channels} ${what} (one per input channel, architecture.in_chans)`;

@@ -22,6 +22,13 @@ export interface QuantizeLinearOptions {
   actBits?: 8;
   /** Accumulator width; default 32. */
   accBits?: number;
+  /** The exponent of the tensor feeding the layer, when its producer has already fixed it. */
+  inputExponent?: number;
+  /**
+   * 32: the layer's outputs are the logits, kept as int32 at the finest accumulator exponent so
+   * every class shares one exponent (shifts ≤ 0). Default 8.
+   */
+  outputBits?: 8 | 32;
 }
 
 const BIAS_BITS = 32;
@@ -67,13 +74,15 @@ export function quantizeLinear(opts: QuantizeLinearOptions): QLinear {
   maxAbs(bias, `layer "${name}" bias`);
   const rows = calibration.length / k;
 
-  const inputExponent = activationExponent(calibration, actBits);
+  const inputExponent = opts.inputExponent ?? activationExponent(calibration, actBits);
+  const outputBits = opts.outputBits ?? actBits;
   const qx = quantizeTensor(calibration, inputExponent, actBits);
   const gram = inputGram(qx, rows, k, inputExponent);
   const weightExponents = chooseWeightExponents(weight, k, n, weightBits, gram);
   const qw = quantizeWeightRows(weight, k, weightExponents, weightBits);
   const outputs = preRequantOutputs(qx, rows, inputExponent, qw, weightExponents, bias, k);
-  const outputExponent = activationExponent(outputs, actBits);
+  const outputExponent =
+    outputBits === 32 ? inputExponent + Math.min(...weightExponents) : activationExponent(outputs, actBits);
   alignZeroChannels(weight, k, weightExponents, outputExponent - inputExponent);
 
   const qb = quantizeBias(name, bias, inputExponent, weightExponents);
@@ -91,7 +100,7 @@ export function quantizeLinear(opts: QuantizeLinearOptions): QLinear {
     inFeatures: k,
     outFeatures: n,
     input: { bits: actBits, exponent: inputExponent },
-    output: { bits: actBits, exponent: outputExponent },
+    output: { bits: outputBits, exponent: outputExponent },
     weightBits,
     weight: qw,
     weightExponents,

@@ -35,6 +35,20 @@ export interface VitOps {
   /** Elementwise activation (the MLP's GELU or ReLU). */
   activation(name: string, kind: Act, x: Float32Array): Float32Array;
 
-  /** Residual add a + b (same shape). */
+  /** Residual add a + b (same shape, or b one row broadcast over a's rows). */
   add(name: string, a: Float32Array, b: Float32Array): Float32Array;
+
+  // Data movement. No arithmetic, but going through the ops lets tracing see every tensor's origin.
+
+  /** Columns [start, start + width) of a rows × cols matrix (one head's Q, K or V). */
+  sliceCols(name: string, x: Float32Array, rows: number, cols: number, start: number, width: number): Float32Array;
+
+  /** Side-by-side concatenation of rows × widths[i] matrices (the heads' outputs). */
+  concatCols(name: string, parts: Float32Array[], rows: number, widths: number[]): Float32Array;
+
+  /** A 1 × cols row on top of a rows × cols matrix (the class token). */
+  prependRow(name: string, row: Float32Array, x: Float32Array, rows: number, cols: number): Float32Array;
+
+  /** Row `row` of a rows × cols matrix (token pooling). */
+  selectRow(name: string, x: Float32Array, rows: number, cols: number, row: number): Float32Array;
 }

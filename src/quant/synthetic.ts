@@ -36,8 +36,14 @@ export const SYNTHETIC_ARCHITECTURE: Readonly<VitArchitecture> = {
   pre_logits_act: null,
 };
 
-/** Standard deviation of the small parameters (biases, class token, position embedding), as timm's init. */
+/** Standard deviation of the biases, as timm's init. */
 const SMALL_INIT_STD = 0.02;
+/**
+ * Standard deviation of the class token and position embedding: O(1) like the patch tokens, as in a
+ * trained ViT. At timm's init of 0.02 the class token row is all but zero, its LayerNorm amplifies
+ * nothing but rounding noise, and every figure measured through the head would be about that noise.
+ */
+const TOKEN_INIT_STD = 0.5;
 
 /** The synthetic model's config.json contents. */
 export function syntheticConfig(seed = 1): ModelConfig {
@@ -78,7 +84,7 @@ function isLayerNorm(name: string): boolean {
 function initialValues(name: string, shape: number[], rng: () => number): Float32Array {
   const data = new Float32Array(elementCount(shape));
   if (isLayerNorm(name)) return name.endsWith(".weight") ? data.fill(1) : data;
-  const std = name.endsWith(".weight") ? 1 / Math.sqrt(fanIn(shape)) : SMALL_INIT_STD;
+  const std = name.endsWith(".weight") ? 1 / Math.sqrt(fanIn(shape)) : name === "cls_token" || name === "pos_embed" ? TOKEN_INIT_STD : SMALL_INIT_STD;
   for (let i = 0; i < data.length; i++) data[i] = std * gaussian(rng);
   return data;
 }

@@ -52,7 +52,8 @@ describe("syntheticCheckpoint", () => {
     const std = (d: Float32Array) => Math.sqrt(d.reduce((s, v) => s + v * v, 0) / d.length);
     expect(std(patchEmbedding(ckpt).weight)).toBeCloseTo(1 / 4, 1);
     expect(std(ckpt.tensors.get("blocks.1.mlp.fc2.weight")!.data)).toBeCloseTo(1 / 8, 1);
-    expect(std(ckpt.tensors.get("pos_embed")!.data)).toBeCloseTo(0.02, 2);
+    expect(std(ckpt.tensors.get("pos_embed")!.data)).toBeCloseTo(0.5, 1);
+    expect(std(ckpt.tensors.get("blocks.0.attn.qkv.bias")!.data)).toBeCloseTo(0.02, 2);
   });
 
   test("refuses a non-integer seed", () => {

@@ -6,13 +6,19 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { check, P2vitError } from "../../util/errors.js";
 
-/** Grayscale images, `count` × `rows` × `cols` bytes row-major, with one class label per image. */
+/**
+ * Images of `channels` × `rows` × `cols` bytes each (CHW, row-major), `count` of them back to back,
+ * with one class label per image.
+ */
 export interface ImageSet {
   images: Uint8Array;
-  labels: Uint8Array;
+  /** Uint16Array where class indices exceed 255 (ImageNet's 1000 classes). */
+  labels: Uint8Array | Uint16Array;
   count: number;
   rows: number;
   cols: number;
+  /** Channels per image; absent means 1 (grayscale), as MNIST. */
+  channels?: number;
 }
 
 export const MNIST_IMAGES_FILE = "t10k-images-idx3-ubyte";
@@ -33,7 +39,7 @@ export function loadMnist(dir: string, opts: { limit?: number } = {}): ImageSet 
     images.count === labels.count,
     `${dir}: ${images.count} images in ${MNIST_IMAGES_FILE} but ${labels.count} labels in ${MNIST_LABELS_FILE}`,
   );
-  const set: ImageSet = { images: images.pixels, labels: labels.labels, count: images.count, rows: images.rows, cols: images.cols };
+  const set: ImageSet = { images: images.pixels, labels: labels.labels, count: images.count, rows: images.rows, cols: images.cols, channels: 1 };
   return opts.limit === undefined ? set : firstImages(set, opts.limit, dir);
 }
 
@@ -49,6 +55,7 @@ function firstImages(set: ImageSet, limit: number, dir: string): ImageSet {
     count: limit,
     rows: set.rows,
     cols: set.cols,
+    channels: 1,
   };
 }
 

@@ -1,0 +1,277 @@
+/**
+ * One RTL unit on its own, with its own parameters: what the unit testbenches (src/sim/verilator/unit.ts),
+ * the lint and synthesis checks and the resource report (src/bench/resources.ts) work on. The accelerator
+ * (rtl.ts) renders the same templates for a whole config; here each unit is rendered alone, with the files
+ * it instantiates, the parameter values of its top module and the list of its ports.
+ *
+ * As in params.ts, every number a template prints is computed here.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Handlebars from "handlebars";
+import { SHIFT_MAX, SHIFT_MIN } from "../arith.js";
+import { DEFAULT_CONFIG, canonicalJson } from "../hw/config.js";
+import { P2vitError } from "../util/errors.js";
+import { GENERATOR_VERSION, indexBits, templateContext } from "./params.js";
+import { RtlFile, TEMPLATE_DIR } from "./rtl.js";
+
+/** Templates that exist only for unit work: the testbench and the synthesis wrappers. */
+export const UNIT_TEMPLATE_DIR = join(TEMPLATE_DIR, "..", "unit");
+
+/** Register stages of requant_lane (and of requant_mult_lane, which matches it). */
+export const REQUANT_LATENCY = 4;
+
+/** requant_lane's sum width: acc + bias + rounding term with a guard bit (as params.ts `sumBits`). */
+export function requantSumBits(accBits: number): number {
+  return Math.max(accBits, 32) + 2;
+}
+
+// ---- requant_mult_lane: the float-scale counterpart of the shifter ----------------------------------
+
+/** Bits of requant_mult_lane's unsigned multiplier M. */
+export const MULT_BITS = 16;
+/** Largest right shift N of requant_mult_lane: every shifter shift s (−8…31) is M = 2^15, N = s + 15. */
+export const MULT_SHIFT_MAX = SHIFT_MAX + MULT_BITS;
+/** M = 2^MULT_NORM_BIT is a gain of 2^MULT_NORM_BIT: the normalized multiplier of a power-of-two scale. */
+export const MULT_NORM_BIT = MULT_BITS - 1;
+
+/** Width of (acc + bias) · M + 2^(N−1) for every N ≤ MULT_SHIFT_MAX, with its sign. */
+export function multProductBits(accBits: number): number {
+  return Math.max(requantSumBits(accBits) + MULT_BITS + 1, MULT_SHIFT_MAX + 1);
+}
+
+/**
+ * The arithmetic of requant_mult_lane, exactly: y = sat8(floor(((acc + bias) · M + 2^(N−1)) / 2^N)) for
+ * N > 0 (round half up, the shifter's tie rule), y = sat8((acc + bias) · M) for N = 0. BigInt inside:
+ * the product exceeds 2^53 for wide accumulators.
+ */
+export function requantizeMult(acc: number | bigint, bias: number | bigint, mult: number, n: number): number {
+  if (!Number.isInteger(mult) || mult < 0 || mult >= 2 ** MULT_BITS) throw new RangeError(`multiplier ${mult} outside 0..${2 ** MULT_BITS - 1}`);
+  if (!Number.isInteger(n) || n < 0 || n > MULT_SHIFT_MAX) throw new RangeError(`shift ${n} outside 0..${MULT_SHIFT_MAX}`);
+  let p = (BigInt(acc) + BigInt(bias)) * BigInt(mult);
+  if (n > 0) p = (p + (1n << BigInt(n - 1))) >> BigInt(n); // BigInt >> floors, as >>> does in hardware
+  return p < -128n ? -128 : p > 127n ? 127 : Number(p);
+}
+
+// ---- elementwise_core ---------------------------------------------------------------------------------
+
+/** in_mode values of the elementwise core. */
+export const ELEMENTWISE_MODES = { LUT: 0, ADD: 1 } as const;
+/** Largest alignment left shift of a residual-add operand. */
+export const ALIGN_MAX = 16;
+/** Entries of the lookup table: one per int8 input. */
+export const LUT_ENTRIES = 256;
+/** Cycles from in_valid to out_valid: the alignment / table-read stage, then requant_lane. */
+export const ELEMENTWISE_LATENCY = 1 + REQUANT_LATENCY;
+
+/** The template values of an elementwise core of `lanes` lanes (for units and, later, the top). */
+export function elementwiseContext(lanes: number) {
+  const alignedBits = 8 + ALIGN_MAX;
+  return {
+    lanes,
+    modeLut: ELEMENTWISE_MODES.LUT,
+    modeAdd: ELEMENTWISE_MODES.ADD,
+    alignMax: ALIGN_MAX,
+    alignBits: indexBits(ALIGN_MAX + 1),
+    alignedBits,
+    alignSumBits: requantSumBits(alignedBits),
+    shiftMin: SHIFT_MIN,
+    shiftMax: SHIFT_MAX,
+    latency: ELEMENTWISE_LATENCY,
+    lutEntries: LUT_ENTRIES,
+    lutAddrBits: indexBits(LUT_ENTRIES),
+  };
+}
+
+/** The template values of requant_mult_lane for an `accBits`-bit accumulator. */
+export function requantMultContext(accBits: number) {
+  return {
+    accBits,
+    sumBits: requantSumBits(accBits),
+    multBits: MULT_BITS,
+    multProductBits: multProductBits(accBits),
+    multShiftMax: MULT_SHIFT_MAX,
+    multShiftBits: indexBits(MULT_SHIFT_MAX + 1),
+    multNormBit: MULT_NORM_BIT,
+  };
+}
+
+// ---- units --------------------------------------------------------------------------------------------
+
+export type UnitSpec =
+  | { unit: "requant_lane"; accBits: number }
+  | { unit: "requant_mult_lane"; accBits: number }
+  | { unit: "mac_pe"; accBits: number }
+  | { unit: "vector_ram"; width: number; depth: number }
+  | { unit: "elementwise_core"; lanes: number }
+  /** `lanes` requantization lanes side by side (synthesis only): the shifter or the multiplier kind. */
+  | { unit: "requant_bank"; kind: "shift" | "mult"; accBits: number; lanes: number };
+
+export type UnitName = UnitSpec["unit"];
+
+export interface UnitPort {
+  name: string;
+  width: number;
+  /** Two's complement: how a test reads the bits back. */
+  signed: boolean;
+  /** A vector of signed lanes of this many bits each, lane c at bits c·laneBits up: how reports show it. */
+  laneBits?: number;
+}
+
+export interface RenderedUnit {
+  spec: UnitSpec;
+  /** e.g. "requant_lane acc=20": names the unit in reports and in the cache. */
+  label: string;
+  /** The module under test. */
+  top: string;
+  /** The module and every module it instantiates, each before its user. */
+  files: RtlFile[];
+  /** Parameter values of the top module, passed to Verilator (-G) and Yosys (chparam). */
+  parameters: Record<string, number>;
+  /** Input ports other than clk, in the order of the testbench's stimulus columns. */
+  inputs: UnitPort[];
+  outputs: UnitPort[];
+  /** An output that marks the cycles whose outputs count; without it every cycle counts. */
+  valid?: string;
+  /** Cycles from an input to the output it produces. */
+  latency: number;
+  /** Hash of top, parameters and file texts. */
+  contentHash: string;
+}
+
+const port = (name: string, width: number, signed = false): UnitPort => ({ name, width, signed });
+const lanesPort = (name: string, lanes: number, bits: number): UnitPort => ({ name, width: lanes * bits, signed: false, laneBits: bits });
+
+function checkInt(v: number, lo: number, hi: number, what: string): void {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new P2vitError(`${what}: expected an integer from ${lo} to ${hi}, got ${v}`);
+}
+
+export function unitLabel(spec: UnitSpec): string {
+  switch (spec.unit) {
+    case "requant_lane":
+    case "requant_mult_lane":
+    case "mac_pe":
+      return `${spec.unit} acc=${spec.accBits}`;
+    case "vector_ram":
+      return `vector_ram ${spec.width}x${spec.depth}`;
+    case "elementwise_core":
+      return `elementwise_core lanes=${spec.lanes}`;
+    case "requant_bank":
+      return `${bankModule(spec.kind)} lanes=${spec.lanes} acc=${spec.accBits}`;
+  }
+}
+
+function bankModule(kind: "shift" | "mult"): string {
+  return kind === "shift" ? "requant_bank" : "requant_mult_bank";
+}
+
+let partialRegistered = false;
+function render(dir: string, name: string, ctx: object): string {
+  if (!partialRegistered) {
+    Handlebars.registerPartial("header", readFileSync(join(TEMPLATE_DIR, "header.hbs"), "utf8"));
+    partialRegistered = true;
+  }
+  const source = readFileSync(join(dir, `${name}.v.hbs`), "utf8");
+  return Handlebars.compile(source, { strict: true, noEscape: true })(ctx);
+}
+
+/** Renders one unit, the modules it instantiates and its port list. Pure: same spec, same text. */
+export function renderUnit(spec: UnitSpec): RenderedUnit {
+  const label = unitLabel(spec);
+  const accBits = "accBits" in spec ? spec.accBits : DEFAULT_CONFIG.accBits;
+  if ("accBits" in spec) checkInt(spec.accBits, 20, 48, `${label}: accBits`);
+  const base = {
+    ...templateContext({ ...DEFAULT_CONFIG, accBits }),
+    configName: `unit ${label}`,
+    configHash: createHash("sha256").update(canonicalJson(spec)).digest("hex").slice(0, 16),
+    generatorVersion: GENERATOR_VERSION,
+  };
+  const rtl = (name: string, extra: object = {}): RtlFile => ({ name: `${name}.v`, text: render(TEMPLATE_DIR, name, { ...base, ...extra }) });
+  let top: string = spec.unit;
+  let files: RtlFile[];
+  let parameters: Record<string, number>;
+  let inputs: UnitPort[];
+  let outputs: UnitPort[];
+  let valid: string | undefined;
+  let latency: number;
+
+  switch (spec.unit) {
+    case "requant_lane":
+      files = [rtl("requant_lane")];
+      parameters = { ACC: accBits, SUMW: requantSumBits(accBits) };
+      inputs = [port("acc", accBits, true), port("bias", 32, true), port("shift", 8, true)];
+      outputs = [port("y", 8, true)];
+      latency = REQUANT_LATENCY;
+      break;
+    case "requant_mult_lane": {
+      const m = requantMultContext(accBits);
+      files = [rtl("requant_mult_lane", m)];
+      parameters = { ACC: accBits, SUMW: m.sumBits, MW: MULT_BITS, PW: m.multProductBits };
+      inputs = [port("acc", accBits, true), port("bias", 32, true), port("shift", 8, true), port("mult", MULT_BITS)];
+      outputs = [port("y", 8, true)];
+      latency = REQUANT_LATENCY;
+      break;
+    }
+    case "mac_pe":
+      files = [rtl("mac_pe")];
+      parameters = { ACC: accBits };
+      inputs = [port("en", 1), port("first", 1), port("x", 8, true), port("w", 8, true)];
+      outputs = [port("acc", accBits, true)];
+      latency = 1;
+      break;
+    case "vector_ram": {
+      checkInt(spec.width, 1, 4096, `${label}: width`);
+      checkInt(spec.depth, 1, 65536, `${label}: depth`);
+      const aw = indexBits(spec.depth);
+      files = [rtl("vector_ram")];
+      parameters = { WIDTH: spec.width, DEPTH: spec.depth, AW: aw };
+      inputs = [port("we", 1), port("waddr", aw), port("wdata", spec.width), port("raddr", aw)];
+      outputs = [port("rdata", spec.width)];
+      latency = 1;
+      break;
+    }
+    case "elementwise_core": {
+      checkInt(spec.lanes, 1, 128, `${label}: lanes`);
+      const e = elementwiseContext(spec.lanes);
+      files = [rtl("vector_ram"), rtl("requant_lane"), rtl("elementwise_core", e)];
+      parameters = { C: spec.lanes, AW: e.alignBits, XW: e.alignedBits, SUMW: e.alignSumBits };
+      const c = spec.lanes;
+      inputs = [
+        port("rst", 1), port("lut_we", 1), port("lut_waddr", e.lutAddrBits), port("lut_wdata", 8),
+        port("in_valid", 1), port("in_mode", 1), lanesPort("in_a", c, 8), lanesPort("in_b", c, 8),
+        lanesPort("align_a", c, e.alignBits), lanesPort("align_b", c, e.alignBits), lanesPort("out_shift", c, 8),
+      ];
+      outputs = [port("out_valid", 1), lanesPort("out_y", c, 8)];
+      valid = "out_valid";
+      latency = ELEMENTWISE_LATENCY;
+      break;
+    }
+    case "requant_bank": {
+      checkInt(spec.lanes, 1, 128, `${label}: lanes`);
+      const mult = spec.kind === "mult";
+      const m = requantMultContext(accBits);
+      top = bankModule(spec.kind);
+      const lane = mult ? "requant_mult_lane" : "requant_lane";
+      const bank: RtlFile = {
+        name: `${top}.v`,
+        text: render(UNIT_TEMPLATE_DIR, "requant_bank", { ...base, ...m, lanes: spec.lanes, lane, module: top, mult }),
+      };
+      files = [rtl(lane, m), bank];
+      parameters = { C: spec.lanes, ACC: accBits, SUMW: m.sumBits, ...(mult ? { MW: MULT_BITS, PW: m.multProductBits } : {}) };
+      const c = spec.lanes;
+      inputs = [
+        lanesPort("acc", c, accBits), lanesPort("bias", c, 32), lanesPort("shift", c, 8),
+        ...(mult ? [port("mult", MULT_BITS * c)] : []), // unsigned lanes
+      ];
+      outputs = [lanesPort("y", c, 8)];
+      latency = REQUANT_LATENCY;
+      break;
+    }
+  }
+  const contentHash = createHash("sha256")
+    .update(canonicalJson({ top, parameters, files: files.map((f) => [f.name, f.text]) }))
+    .digest("hex")
+    .slice(0, 16);
+  return { spec, label, top, files, parameters, inputs, outputs, valid, latency, contentHash };
+}

@@ -1,0 +1,273 @@
+/**
+ * Golden kernels of one attention head (docs/arithmetic.md, "Attention: Q·Kᵀ, log-int softmax,
+ * attention·V"): int8 Q·Kᵀ requantized to int8 scores; the softmax core's integer exp, row sum and
+ * either 4-bit log2 codes (default) or uint8 uniform probabilities; and attention·V as a
+ * shift-accumulate (log2 codes) or a multiply-accumulate (uint8). Integers only: every value is an
+ * integer held exactly in a double (or a BigInt for the one per-row square root), and the only
+ * divisions are by powers of two or are written out as restoring divisions, as the hardware does them.
+ */
+import { requantize, shiftRound } from "../../arith.js";
+import { check } from "../../util/errors.js";
+
+/** Longest row the softmax core takes; every width below is stated for it. */
+export const MAX_TOKENS = 1024;
+/** P: the integer exp E is below 2^20, so a row sum of up to 1024 of them is below 2^30. */
+export const EXP_BITS = 20;
+/** The 4-bit log2 code that means probability 0; codes 0..14 mean 2^−code. */
+export const LOG2_ZERO_CODE = 15;
+/** F: attention·V accumulates V·2^(F − code) exactly; F = 14 is the smallest that keeps code 14 exact. */
+export const LOG2_FRAC_BITS = 14;
+/** Uniform probabilities are uint8 at exponent −8: real value p / 256. */
+export const UNIFORM_PROB_BITS = 8;
+const UNIFORM_PROB_MAX = 2 ** UNIFORM_PROB_BITS - 1;
+/**
+ * Accumulator widths of attention·V, signed. Log2: |Σ v·2^(14−q)| ≤ 128·√2·2^14 < 2^22, because
+ * rounding log2 makes Σ 2^−q ≤ √2·Σ E/S = √2. Uniform: Σ p ≤ 256 + tokens/2 ≤ 768, so |acc| < 2^17.
+ */
+export const LOG2_ACC_BITS = 23;
+export const UNIFORM_ACC_BITS = 18;
+
+/** Q·Kᵀ of one head: int8 Q (tokens × headDim, exponent αq) and K (αk) → int8 scores at αs. */
+export interface AttentionScoresParams {
+  headDim: number;
+  qExponent: number;
+  kExponent: number;
+  /** The attention scale is scaleResidual · 2^scaleExponent; the residual (1 for PoT scales) goes to the softmax. */
+  scaleExponent: number;
+  scaleResidual: number;
+  /** αs: score integer s means s · scaleResidual · 2^αs. */
+  scoreExponent: number;
+  /** Requantization shift αs − αq − αk − scaleExponent. */
+  shift: number;
+}
+
+/** The softmax core: int8 scores → 4-bit log2 codes (attnBits 4) or uint8 probabilities (attnBits 8). */
+export interface SoftmaxParams {
+  attnBits: 4 | 8;
+  /** The input's real step is scoreResidual · 2^scoreExponent (not needed by the integer kernel). */
+  scoreExponent: number;
+  scoreResidual: number;
+  /** G: the score difference d is moved to the exp's working step by shiftRound(d, −G). */
+  inputShift: number;
+  /** L ≈ ln 2 in working steps. */
+  ln2: number;
+  /** B and C of E = ((r + B)² + C) >> (z + D), in working steps and working steps squared. */
+  polyB: number;
+  polyC: number;
+  /** D: drops the polynomial to EXP_BITS bits. */
+  polyShift: number;
+  /** EXP_BITS · L: a distance t ≥ this has z ≥ EXP_BITS, so E = 0 without a division. */
+  expCutoff: number;
+}
+
+/** Attention·V of one head: probabilities (tokens × tokens) times int8 V (exponent αv) → int8 at αo. */
+export interface AttentionValuesParams {
+  attnBits: 4 | 8;
+  headDim: number;
+  vExponent: number;
+  outputExponent: number;
+  /** Requantization shift αo − αv + F, F = LOG2_FRAC_BITS (attnBits 4) or UNIFORM_PROB_BITS (attnBits 8). */
+  shift: number;
+}
+
+function checkShape(length: number, rows: number, cols: number, what: string): void {
+  check(Number.isInteger(rows) && rows >= 1, `${what}: rows: expected a positive integer, got ${rows}`);
+  check(Number.isInteger(cols) && cols >= 1, `${what}: columns: expected a positive integer, got ${cols}`);
+  check(length === rows * cols, () => `${what}: expected ${rows}×${cols} = ${rows * cols} values, got ${length}`);
+}
+
+function checkTokens(tokens: number, what: string): void {
+  check(
+    Number.isInteger(tokens) && tokens >= 1 && tokens <= MAX_TOKENS,
+    `${what}: expected 1 to ${MAX_TOKENS} tokens per row, got ${tokens}`,
+  );
+}
+
+/** s[i][j] = sat8(shiftRound(Σ_d q[i][d] · k[j][d], shift)). |Σ| ≤ headDim · 2^14: int32 for headDim < 2^17. */
+export function attentionScoresInt(
+  q: Int8Array,
+  k: Int8Array,
+  tokens: number,
+  headDim: number,
+  p: AttentionScoresParams,
+): Int8Array {
+  check(headDim === p.headDim, `attention scores: headDim ${headDim} does not match the parameters' ${p.headDim}`);
+  checkShape(q.length, tokens, headDim, "attention scores: Q");
+  checkShape(k.length, tokens, headDim, "attention scores: K");
+  const s = new Int8Array(tokens * tokens);
+  for (let i = 0; i < tokens; i++) {
+    for (let j = 0; j < tokens; j++) {
+      let acc = 0;
+      for (let d = 0; d < headDim; d++) acc += q[i * headDim + d] * k[j * headDim + d];
+      s[i * tokens + j] = requantize(acc, p.shift, 8);
+    }
+  }
+  return s;
+}
+
+/** Bit length of an integer 0 ≤ v < 2^32: the hardware's leading-one detector. */
+function bitLength(v: number): number {
+  return 32 - Math.clz32(v);
+}
+
+/**
+ * The integer exp of a score difference d ≤ 0 (docs/arithmetic.md): t = −shiftRound(d, −G) working
+ * steps below the row maximum; t = z·L + rem by a 5-bit restoring division (z < EXP_BITS ≤ 31);
+ * r = −rem ∈ (−L, 0]; E = floor(((r + B)² + C) / 2^(z + D)). E < 2^EXP_BITS.
+ */
+export function intExp(d: number, p: SoftmaxParams): number {
+  const t = -shiftRound(d, -p.inputShift);
+  if (t >= p.expCutoff) return 0;
+  let rem = t;
+  let z = 0;
+  for (let bit = 16; bit >= 1; bit >>= 1) {
+    if (rem >= p.ln2 * bit) {
+      rem -= p.ln2 * bit;
+      z += bit;
+    }
+  }
+  const base = p.polyB - rem;
+  return Math.floor((base * base + p.polyC) / 2 ** (z + p.polyShift));
+}
+
+/** E for every column of row `row` into `e`; returns the row sum S (< 2^30 for ≤ 1024 tokens). */
+function rowExp(scores: Int8Array, row: number, cols: number, p: SoftmaxParams, e: Int32Array): number {
+  const offset = row * cols;
+  let max = -128;
+  for (let j = 0; j < cols; j++) max = Math.max(max, scores[offset + j]);
+  let sum = 0;
+  for (let j = 0; j < cols; j++) {
+    e[j] = intExp(scores[offset + j] - max, p);
+    sum += e[j];
+  }
+  return sum;
+}
+
+/**
+ * R = floor(√2 · S) = isqrt(2·S²), by the digit-by-digit square root (compare, subtract, shift), once
+ * per row. 2·S² reaches 2^61, beyond a double's exact integers, hence BigInt.
+ */
+export function floorSqrt2Times(sum: number): number {
+  const n = 2n * BigInt(sum) * BigInt(sum);
+  let bit = 1n;
+  while (bit * 4n <= n) bit *= 4n;
+  let rem = n;
+  let root = 0n;
+  for (; bit > 0n; bit >>= 2n) {
+    if (rem >= root + bit) {
+      rem -= root + bit;
+      root = (root >> 1n) + bit;
+    } else {
+      root >>= 1n;
+    }
+  }
+  return Number(root);
+}
+
+/**
+ * The 4-bit code of one element: round(log2(S / E)) = floor(log2(√2·S / E)) = the largest j with
+ * E·2^j ≤ R, clamped to 15; E = 0 gives 15. Two leading-one positions give j or j + 1; one compare
+ * decides. √2·S/E is never a power of two (√2 is irrational), so the rounding has no ties.
+ */
+export function log2Code(e: number, r: number): number {
+  if (e === 0) return LOG2_ZERO_CODE;
+  let j = bitLength(r) - bitLength(e);
+  if (e * 2 ** j > r) j--;
+  return Math.min(j, LOG2_ZERO_CODE);
+}
+
+function checkSoftmax(scores: Int8Array, rows: number, cols: number, p: SoftmaxParams, attnBits: 4 | 8): void {
+  check(p.attnBits === attnBits, `softmax: parameters are for attnBits ${p.attnBits}, this kernel is for ${attnBits}`);
+  checkShape(scores.length, rows, cols, "softmax: scores");
+  checkTokens(cols, "softmax");
+}
+
+/** Log-int softmax: each row of int8 scores → 4-bit codes, probability 2^−code (code 15: 0). */
+export function logIntSoftmax(scores: Int8Array, rows: number, cols: number, p: SoftmaxParams): Uint8Array {
+  checkSoftmax(scores, rows, cols, p, 4);
+  const codes = new Uint8Array(rows * cols);
+  const e = new Int32Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const r = floorSqrt2Times(rowExp(scores, i, cols, p, e));
+    for (let j = 0; j < cols; j++) codes[i * cols + j] = log2Code(e[j], r);
+  }
+  return codes;
+}
+
+/**
+ * min(255, floor((2^9·E + S) / (2·S))) = round_half_up(256·E / S), by a 9-bit restoring division: the
+ * quotient is at most 256, reached only when E = S.
+ */
+export function uniformProbability(e: number, sum: number): number {
+  let rem = 2 ** (UNIFORM_PROB_BITS + 1) * e + sum;
+  const den = 2 * sum;
+  let q = 0;
+  for (let bit = 2 ** UNIFORM_PROB_BITS; bit >= 1; bit >>= 1) {
+    if (rem >= den * bit) {
+      rem -= den * bit;
+      q += bit;
+    }
+  }
+  return Math.min(q, UNIFORM_PROB_MAX);
+}
+
+/** The 8-bit alternative: each row of int8 scores → uint8 probabilities at exponent −8. */
+export function uniformIntSoftmax(scores: Int8Array, rows: number, cols: number, p: SoftmaxParams): Uint8Array {
+  checkSoftmax(scores, rows, cols, p, 8);
+  const probs = new Uint8Array(rows * cols);
+  const e = new Int32Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const sum = rowExp(scores, i, cols, p, e);
+    for (let j = 0; j < cols; j++) probs[i * cols + j] = uniformProbability(e[j], sum);
+  }
+  return probs;
+}
+
+/**
+ * The weight by which V[j] enters the accumulator: 2^(F − code) for a log2 code (a shift; 0 for code
+ * 15), or the uint8 probability itself (a multiply).
+ */
+function valueWeights(attnBits: 4 | 8): Int32Array {
+  if (attnBits === 8) return Int32Array.from({ length: UNIFORM_PROB_MAX + 1 }, (_, p) => p);
+  return Int32Array.from({ length: LOG2_ZERO_CODE + 1 }, (_, c) => (c === LOG2_ZERO_CODE ? 0 : 2 ** (LOG2_FRAC_BITS - c)));
+}
+
+/**
+ * out[t][d] = sat8(shiftRound(Σ_j w(P[t][j]) · V[j][d], shift)), w as in valueWeights: exact sums, one
+ * rounding shift at the end. A sum outside the accumulator width is an error, as for Linear layers.
+ */
+export function attentionValuesInt(
+  probs: Uint8Array,
+  v: Int8Array,
+  tokens: number,
+  headDim: number,
+  p: AttentionValuesParams,
+): Int8Array {
+  check(headDim === p.headDim, `attention·V: headDim ${headDim} does not match the parameters' ${p.headDim}`);
+  checkShape(probs.length, tokens, tokens, "attention·V: probabilities");
+  checkShape(v.length, tokens, headDim, "attention·V: V");
+  checkTokens(tokens, "attention·V");
+  const weights = valueWeights(p.attnBits);
+  const accBits = p.attnBits === 4 ? LOG2_ACC_BITS : UNIFORM_ACC_BITS;
+  const limit = 2 ** (accBits - 1);
+  const out = new Int8Array(tokens * headDim);
+  const acc = new Int32Array(headDim);
+  for (let t = 0; t < tokens; t++) {
+    acc.fill(0);
+    for (let j = 0; j < tokens; j++) {
+      const code = probs[t * tokens + j];
+      check(code < weights.length, `attention·V: probability code ${code} at row ${t} exceeds ${weights.length - 1}`);
+      const w = weights[code];
+      if (w === 0) continue;
+      for (let d = 0; d < headDim; d++) acc[d] += w * v[j * headDim + d];
+    }
+    for (let d = 0; d < headDim; d++) {
+      check(
+        acc[d] >= -limit && acc[d] < limit,
+        `attention·V: accumulator ${acc[d]} at row ${t}, column ${d} overflows its ${accBits} bits`,
+      );
+      out[t * headDim + d] = requantize(acc[d], p.shift, 8);
+    }
+  }
+  return out;
+}
