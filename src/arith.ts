@@ -5,15 +5,19 @@
  */
 import { P2vitError } from "./util/errors.js";
 
+/** 2^i for i = 0…63, so the hot paths need no exponentiation (powers of two are exact doubles). */
+const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+const INV_POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** -i);
+
 /** Smallest and largest value of a signed two's-complement integer of `bits` bits. */
 export function signedRange(bits: number): { lo: number; hi: number } {
-  return { lo: -(2 ** (bits - 1)), hi: 2 ** (bits - 1) - 1 };
+  return { lo: -POW2[bits - 1], hi: POW2[bits - 1] - 1 };
 }
 
 /** Clamps `v` into the signed `bits`-bit range. */
 export function saturate(v: number, bits: number): number {
-  const { lo, hi } = signedRange(bits);
-  return v < lo ? lo : v > hi ? hi : v;
+  const hi = POW2[bits - 1] - 1;
+  return v < -hi - 1 ? -hi - 1 : v > hi ? hi : v;
 }
 
 /** Round half up (toward +inf): the tie rule the hardware's rounding shift implements. */
@@ -23,7 +27,12 @@ export function roundHalfUp(x: number): number {
 
 /** Quantizes a real value to a signed `bits`-bit integer at scale 2^exponent: clamp(round(x / 2^e)). */
 export function quantizeReal(x: number, exponent: number, bits: number): number {
-  return saturate(roundHalfUp(x * 2 ** -exponent), bits);
+  return saturate(Math.floor(x * pow2(-exponent) + 0.5), bits);
+}
+
+/** 2^e for any integer e, from the tables within ±63. */
+export function pow2(e: number): number {
+  return e >= 0 ? (e < 64 ? POW2[e] : 2 ** e) : e > -64 ? INV_POW2[-e] : 2 ** e;
 }
 
 /** Requantization shifts the hardware supports; a layer needing another shift is refused by the compiler. */
@@ -35,8 +44,9 @@ export const SHIFT_MAX = 31;
  * `shift` < 0 is a left shift. Exact: no wrap-around at any width.
  */
 export function shiftRound(acc: number, shift: number): number {
-  if (shift > 0) return Math.floor((acc + 2 ** (shift - 1)) / 2 ** shift);
-  if (shift < 0) return acc * 2 ** -shift;
+  // scaling by a power of two is exact, so multiplying by 2^-shift is the division, floored
+  if (shift > 0) return Math.floor((acc + POW2[shift - 1]) * INV_POW2[shift]);
+  if (shift < 0) return acc * POW2[-shift];
   return acc;
 }
 

@@ -24,7 +24,7 @@ function arg(name: string, fallback: string): string {
 
 function row(label: string, r: EvaluateFloatResult): string {
   return [
-    label.padEnd(34),
+    label.padEnd(44),
     String(r.n).padStart(6),
     `${r.top1.toFixed(2)}%`.padStart(8),
     r.seconds.toFixed(1).padStart(8),
@@ -56,7 +56,7 @@ function syntheticDeitTiny(images: number): void {
 async function main(): Promise<void> {
   const shared = resolve(arg("shared", "../shared/data"));
   const quick = process.argv.includes("--quick");
-  console.log(`${"model / data".padEnd(34)} ${"images".padStart(6)} ${"top-1".padStart(8)} ${"seconds".padStart(8)} ${"images/s".padStart(10)} ${"workers".padStart(8)}`);
+  console.log(`${"model / data".padEnd(44)} ${"images".padStart(6)} ${"top-1".padStart(8)} ${"seconds".padStart(8)} ${"images/s".padStart(10)} ${"workers".padStart(8)}`);
   const mnist = join(shared, "mnist");
   if (existsSync(mnist)) {
     await both(`vit4mnist, MNIST ${quick ? "first 1,000" : "all 10,000"}`, {

@@ -1,12 +1,45 @@
 /** The p2vit command line. */
 import { resolve } from "node:path";
-import yargs from "yargs";
+import yargs, { Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { writeRtl } from "../generator/rtl.js";
 import { AcceleratorConfig, DEFAULT_CONFIG, loadAcceleratorConfig } from "../hw/config.js";
 import { P2vitError } from "../util/errors.js";
 import { CosimRequest, formatOutcome, runLayerCosim, summary } from "./cosim-layer.js";
 import { checkTools, formatToolReport } from "./doctor.js";
+import { testQuantFloatCommand } from "./evaluate.js";
+import { runCommand } from "./run.js";
+import { QuantRunArgs, formatQuantResult, quantJson, quantizeCommand, runQuantEvaluation } from "./test-quant.js";
+import { OBSERVERS, parseObserver } from "../quant/observers.js";
+import { ScaleMode } from "../quant/fakequant.js";
+
+/** The options `test-quant` and `quantize` share: the model, the data and the quantization settings. */
+function quantOptions<T>(y: Argv<T>) {
+  return y
+    .positional("model", { type: "string", demandOption: true, describe: "a preset name (deit_tiny, …) or a model folder" })
+    .positional("data", { type: "string", demandOption: true, describe: "an MNIST IDX folder, a class-folder dataset or an ImageNet folder" })
+    .option("quant-method", { type: "string", default: "minmax", choices: [...OBSERVERS], describe: "activation observer" })
+    .option("w-bits", { type: "number", default: 8, choices: [4, 8], describe: "weight bits" })
+    .option("a-bits", { type: "number", default: 8, choices: [8], describe: "activation bits" })
+    .option("attn-bits", { type: "number", default: 4, choices: [4, 8], describe: "attention probability bits (4: log2 codes)" })
+    .option("scale", { type: "string", default: "pot", choices: ["pot", "float"], describe: "power-of-two or float scales" })
+    .option("calib", { type: "number", describe: "calibration images (default 100; the train/ split when the dataset has one)" })
+    .option("weights", { type: "string", describe: "timm weights for a preset (folder with model.safetensors, or the file)" })
+    .option("seed", { type: "number", describe: "seed of a preset's random weights (default 1)" });
+}
+
+function quantArgs(args: { model: string; data: string; quantMethod: string; wBits: number; aBits: number; attnBits: number; scale: string; calib?: number; limit?: number; weights?: string; seed?: number }): QuantRunArgs {
+  return {
+    model: args.model, data: args.data, calib: args.calib, limit: args.limit, weights: args.weights, seed: args.seed,
+    method: parseObserver(args.quantMethod), wBits: args.wBits as 4 | 8, aBits: 8, attnBits: args.attnBits as 4 | 8, scale: args.scale as ScaleMode,
+  };
+}
+
+function progress(done: number, total: number): void {
+  const width = 30;
+  const filled = Math.round((width * done) / total);
+  process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} images`);
+}
 
 function hwConfig(file: string | undefined): AcceleratorConfig {
   return file === undefined ? DEFAULT_CONFIG : loadAcceleratorConfig(file);
@@ -78,6 +111,55 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      "test-quant <model> <data>",
+      "evaluate a model on a dataset: float, or quantized (--quant) beside float on the same images",
+      (y) =>
+        quantOptions(y)
+          .option("quant", { type: "boolean", default: false, describe: "quantize (else: the float model alone)" })
+          .option("limit", { type: "number", describe: "evaluate only the first N evaluation images" })
+          .option("workers", { type: "number", describe: "worker threads for the float model (default: one per core when it pays)" })
+          .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
+      async (args) => {
+        if (!args.quant) {
+          code = await testQuantFloatCommand({ model: args.model, data: args.data, calib: args.calib, limit: args.limit, weights: args.weights, seed: args.seed, workers: args.workers, json: args.json });
+          return;
+        }
+        const q = quantArgs(args);
+        const result = await runQuantEvaluation(q, !args.json && process.stderr.isTTY ? progress : undefined);
+        if (!args.json && process.stderr.isTTY) process.stderr.write("\n");
+        if (result.note) console.error(result.note);
+        console.log(args.json ? JSON.stringify(quantJson(result, q)) : formatQuantResult(result));
+      },
+    )
+    .command(
+      "quantize <model> <data>",
+      "calibrate and quantize a model with power-of-two scales, and write its QGraph file",
+      (y) => quantOptions(y).option("out", { type: "string", demandOption: true, describe: "the QGraph file to write" }),
+      async (args) => {
+        console.log(await quantizeCommand(quantArgs(args), resolve(args.out)));
+      },
+    )
+    .command(
+      "run <qgraph> <target>",
+      "integer inference with the golden model: one image (top-k classes) or a dataset (accuracy)",
+      (y) =>
+        y
+          .positional("qgraph", { type: "string", demandOption: true, describe: "a QGraph file (p2vit quantize)" })
+          .positional("target", { type: "string", demandOption: true, describe: "an image file or a dataset folder" })
+          .option("top", { type: "number", default: 5, describe: "classes to list for one image" })
+          .option("calib", { type: "number", describe: "calibration images held out of a dataset without train/ (default 100)" })
+          .option("limit", { type: "number", describe: "evaluate only the first N images" })
+          .option("dump", { type: "string", describe: "write every tensor of the (first) image to this folder" })
+          .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
+      async (args) => {
+        const r = await runCommand({ qgraph: args.qgraph, target: args.target, top: args.top, dump: args.dump, calib: args.calib, limit: args.limit });
+        if (args.json) console.log(JSON.stringify(r));
+        else if (r.kind === "image") console.log(r.top.map((t, i) => `${i + 1}. class ${t.class}  logit ${t.logit} (× 2^${r.logitExponent})`).join("\n"));
+        else console.log(`integer top-1: ${r.top1.toFixed(2)}% (${r.correct}/${r.n})`);
+        if (args.dump && !args.json) console.log(`tensors written to ${args.dump}`);
+      },
+    )
+    .command(
       "demo",
       "the main job on the built-in default: synthetic model, default accelerator, co-simulation into rtl-out/default",
       () => {},
@@ -88,7 +170,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       },
     )
-    .demandCommand(1, "give a command: doctor, generate, cosim or demo")
+    .demandCommand(1, "give a command: doctor, generate, cosim, demo, test-quant, quantize or run")
     .strict()
     .fail((msg, err) => {
       throw err ?? new P2vitError(msg);

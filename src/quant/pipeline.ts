@@ -49,7 +49,12 @@ export function traceModel(ckpt: Checkpoint, image: ModelImage): FloatGraph {
   return t.finish(forwardVit(ckpt, normalized(ckpt, image), t.ops));
 }
 
-export function quantizeModel(ckpt: Checkpoint, calibrationImages: ModelImage[], settings: QuantSettings): QuantizedModel {
+export function quantizeModel(
+  ckpt: Checkpoint,
+  calibrationImages: ModelImage[],
+  settings: QuantSettings,
+  resize: QGraph["input"]["resize"] = null,
+): QuantizedModel {
   if (calibrationImages.length === 0) throw new Error("quantizeModel: no calibration images");
   const calibration = calibrate(ckpt, calibrationImages, settings);
   const floatGraph = traceModel(ckpt, calibrationImages[0]);
@@ -58,7 +63,7 @@ export function quantizeModel(ckpt: Checkpoint, calibrationImages: ModelImage[],
     calibration,
     floatGraph,
     fakeQuant: fakeQuantOps(calibration, settings, floatGraph),
-    qgraph: settings.scale === "pot" ? quantizeGraph(ckpt, floatGraph, calibration, settings) : null,
+    qgraph: settings.scale === "pot" ? quantizeGraph(ckpt, floatGraph, calibration, settings, resize) : null,
   };
 }
 

@@ -78,8 +78,11 @@ export interface QGraph {
   /** Model name, where its weights came from, and the settings it was quantized with. */
   model: { name: string; source: string; numClasses: number };
   settings: Record<string, string | number>;
-  /** The image the graph takes: C × H × W int8 values, pixel − 128. */
-  input: { name: string; channels: number; height: number; width: number };
+  /**
+   * The image the graph takes: C × H × W int8 values, pixel − 128; `resize` says how an image file is
+   * brought to that size (null: files must already have it).
+   */
+  input: { name: string; channels: number; height: number; width: number; resize: { shortSide: number; interpolation: string } | null };
   tensors: QTensor[];
   ops: QOp[];
   /** The logits tensor: int32 at one exponent. */

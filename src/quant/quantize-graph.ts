@@ -55,7 +55,13 @@ function denormalizeRows(x: Float32Array, inF: number, patchArea: number, mean: 
   });
 }
 
-export function quantizeGraph(ckpt: Checkpoint, graph: FloatGraph, cal: Calibration, s: QuantSettings): QGraph {
+export function quantizeGraph(
+  ckpt: Checkpoint,
+  graph: FloatGraph,
+  cal: Calibration,
+  s: QuantSettings,
+  resize: QGraph["input"]["resize"] = null,
+): QGraph {
   if (s.scale !== "pot") throw new P2vitError("the integer QGraph needs power-of-two scales (--scale pot); --scale float is evaluated as fake-quant only");
   const arch = ckpt.config.architecture;
   const readers = consumers(graph);
@@ -237,7 +243,7 @@ export function quantizeGraph(ckpt: Checkpoint, graph: FloatGraph, cal: Calibrat
     version: QGRAPH_VERSION,
     model: { name: ckpt.config.name, source: ckpt.config.source ?? ckpt.dir, numClasses: arch.num_classes },
     settings: { method: s.method, scale: s.scale, wBits: s.wBits, aBits: s.aBits, attnBits: s.attnBits, patches: numPatches(arch) },
-    input: { name: INPUT_NAME, channels, height: imgSize, width: imgSize },
+    input: { name: INPUT_NAME, channels, height: imgSize, width: imgSize, resize },
     tensors,
     ops,
     output: graph.output,

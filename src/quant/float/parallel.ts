@@ -13,6 +13,9 @@ import type { LoadedModel } from "../presets.js";
 import type { Tensor } from "../safetensors.js";
 import { floatOps } from "./float-ops.js";
 import { predictImages } from "./forward.js";
+import { QuantSettings } from "../fakequant.js";
+import { quantizeModel } from "../pipeline.js";
+import { runGolden } from "../../sim/golden/model.js";
 
 /** A model in a form that crosses to a worker: everything but the tensors as plain data, the tensors in one shared buffer. */
 export interface SharedModel {
@@ -43,12 +46,60 @@ export function unshareModel(shared: SharedModel): LoadedModel {
   return { ...shared.model, ckpt: { ...shared.model.ckpt, tensors } } as LoadedModel;
 }
 
-/** What a worker is sent per chunk, and what it answers. */
+/** What a worker is sent per chunk, and what it answers: `models` predictions per image, image-major. */
 export interface ChunkRequest {
   pixels: Uint8Array;
   count: number;
 }
 export type ChunkReply = { predictions: Int32Array } | { error: string; userError: boolean };
+
+/** What a worker needs at start: the model, and for a quantized evaluation how to quantize it. */
+export interface WorkerSetup {
+  shared: SharedModel;
+  quant: QuantJob | null;
+}
+
+/**
+ * A quantized evaluation: every thread calibrates the same way on the same images, so each gets the
+ * same quantized model without sending it across. Predictions per image: float, fake-quant, and the
+ * integer model's (−1 without PoT scales).
+ */
+export interface QuantJob {
+  settings: QuantSettings;
+  /** Calibration images, C×H×W pixels one after another. */
+  pixels: Uint8Array;
+  count: number;
+}
+
+/** The per-image predictor of a setup, on whichever thread runs it. */
+export function predictorOf(model: LoadedModel, quant: QuantJob | null): { models: number; predict: (pixels: Uint8Array, count: number) => Int32Array } {
+  if (quant === null) return { models: 1, predict: (pixels, count) => predictImages(model, pixels, count, floatOps) };
+  if (model.family !== "vit") throw new P2vitError(`${model.name}: quantization supports the ViT family; ${model.family} models run in float only so far`);
+  const per = quant.pixels.length / quant.count;
+  const images = Array.from({ length: quant.count }, (_, i) => ({ pixels: quant.pixels.subarray(i * per, (i + 1) * per), label: 0 }));
+  const q = quantizeModel(model.ckpt, images, quant.settings, model.input.resize);
+  return {
+    models: 3,
+    predict(pixels, count) {
+      const out = new Int32Array(3 * count).fill(-1);
+      const size = pixels.length / count;
+      const fl = predictImages(model, pixels, count, floatOps);
+      const fq = predictImages(model, pixels, count, q.fakeQuant);
+      for (let i = 0; i < count; i++) {
+        out[3 * i] = fl[i];
+        out[3 * i + 1] = fq[i];
+        if (q.qgraph) out[3 * i + 2] = argmaxOf(runGolden(q.qgraph, pixels.subarray(i * size, (i + 1) * size)).logits);
+      }
+      return out;
+    },
+  };
+}
+
+function argmaxOf(v: Int32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
 
 // The worker runs compiled JavaScript: under a TypeScript runner (the tests) the file is absent and
 // classification stays on the calling thread.
@@ -72,28 +123,44 @@ export interface ClassifyOptions {
 }
 
 /** The predicted class of every image of `source`, with the float model. */
-export async function classifyFloat(model: LoadedModel, source: ImageSource, opts: ClassifyOptions = {}): Promise<Int32Array> {
+export function classifyFloat(model: LoadedModel, source: ImageSource, opts: ClassifyOptions = {}): Promise<Int32Array> {
+  return classify(model, source, null, opts);
+}
+
+/**
+ * Predictions of every image of `source` by each model of the setup (see predictorOf), image-major.
+ * The quantized models are built on each thread from the same calibration images.
+ */
+export async function classify(model: LoadedModel, source: ImageSource, quant: QuantJob | null, opts: ClassifyOptions = {}): Promise<Int32Array> {
   const workers = opts.workers ?? defaultWorkers(source.count);
   check(Number.isSafeInteger(workers) && workers >= 0, `workers: expected a non-negative integer, got ${workers}`);
   if (workers > 0) {
     check(existsSync(fileURLToPath(WORKER_SCRIPT)), `workers: the worker script ${fileURLToPath(WORKER_SCRIPT)} is missing (run the compiled build)`);
-    return classifyInWorkers(model, source, workers, opts.onProgress);
+    return classifyInWorkers(model, source, quant, workers, opts.onProgress);
   }
-  const predictions = new Int32Array(source.count);
+  const predictor = predictorOf(model, quant);
+  const predictions = new Int32Array(source.count * predictor.models);
   for (let start = 0; start < source.count; start += MAX_CHUNK) {
     const n = Math.min(MAX_CHUNK, source.count - start);
     const set = await source.read(start, n);
-    predictions.set(predictImages(model, set.images, n, floatOps), start);
+    predictions.set(predictor.predict(set.images, n), start * predictor.models);
     opts.onProgress?.(start + n, source.count);
   }
   return predictions;
 }
 
-async function classifyInWorkers(model: LoadedModel, source: ImageSource, workers: number, onProgress?: (done: number, total: number) => void): Promise<Int32Array> {
-  const shared = shareModel(model);
-  const pool = Array.from({ length: workers }, () => new Worker(WORKER_SCRIPT, { workerData: shared }));
+async function classifyInWorkers(
+  model: LoadedModel,
+  source: ImageSource,
+  quant: QuantJob | null,
+  workers: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Int32Array> {
+  const setup: WorkerSetup = { shared: shareModel(model), quant };
+  const pool = Array.from({ length: workers }, () => new Worker(WORKER_SCRIPT, { workerData: setup }));
   const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.ceil(source.count / (4 * workers))));
-  const predictions = new Int32Array(source.count);
+  const models = quant === null ? 1 : 3;
+  const predictions = new Int32Array(source.count * models);
   const idle = [...pool];
   const running = new Set<Promise<void>>();
   let done = 0;
@@ -105,7 +172,7 @@ async function classifyInWorkers(model: LoadedModel, source: ImageSource, worker
       while (idle.length === 0) await Promise.race(running);
       const worker = idle.pop()!;
       const job: Promise<void> = runChunk(worker, { pixels: set.images.slice(), count: n }).then((chunkPredictions) => {
-        predictions.set(chunkPredictions, start);
+        predictions.set(chunkPredictions, start * models);
         done += n;
         onProgress?.(done, source.count);
         idle.push(worker);

@@ -187,13 +187,16 @@ function instance(): Kernel {
 
 const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
 
+let view: Float32Array | null = null;
+
 /** A float32 view of the kernel's memory with room for `floats` values, growing the memory if needed. */
 function memoryFor(floats: number): Float32Array {
   const { memory } = instance();
   const missing = floats * 4 - memory.buffer.byteLength;
   if (missing > 0) memory.grow(Math.ceil(missing / PAGE_BYTES));
-  // Growing detaches the old buffer, so the view is taken afterwards.
-  return new Float32Array(memory.buffer);
+  // Growing detaches the old buffer, so a view is taken (once) for each buffer the memory has had.
+  if (view === null || view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
+  return view;
 }
 
 /**

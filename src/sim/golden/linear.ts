@@ -2,7 +2,7 @@
  * Golden integer kernel of a Linear layer (docs/arithmetic.md): int8 × int8 products summed exactly
  * into the accumulator, the int32 bias added, then the shifter requantization to int8. Integers only.
  */
-import { requantize, signedRange } from "../../arith.js";
+import { accumulatorFits, requantize, signedRange } from "../../arith.js";
 import type { QLinear } from "../../quant/qgraph.js";
 
 export interface LinearGoldenOptions {
@@ -21,9 +21,15 @@ export function linearGoldenWide(layer: QLinear, x: Int8Array, rows: number, opt
 }
 
 function linearInto<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Array, rows: number, y: T, opts: LinearGoldenOptions): T {
-  const { inFeatures: k, outFeatures: n, weight, bias, shift } = layer;
+  const { inFeatures: k, outFeatures: n, weight, bias } = layer;
   if (x.length !== rows * k) throw new Error(`${layer.name}: input has ${x.length} values, expected ${rows}×${k}`);
-  const { lo, hi } = signedRange(opts.accBits ?? 32);
+  const accBits = opts.accBits ?? 32;
+  const maxBias = bias.reduce((m, b) => Math.max(m, Math.abs(b)), 0);
+  // Within the bound no sum can leave the accumulator, so int32 arithmetic is exact; outside it,
+  // compute exactly and report the first sum that does not fit.
+  if (accBits <= 32 && accumulatorFits(k, maxBias, accBits, 8, 8)) return linearInt32(layer, x, rows, y);
+  const { lo, hi } = signedRange(accBits);
+  const shift = layer.shift;
   const outBits = layer.output.bits;
   for (let m = 0; m < rows; m++) {
     const xo = m * k;
@@ -33,6 +39,40 @@ function linearInto<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Arr
       for (let i = 0; i < k; i++) acc += x[xo + i] * weight[wo + i];
       if (acc < lo || acc > hi) throw new Error(`${layer.name}: accumulator overflow at row ${m}, channel ${c}: ${acc}`);
       y[m * n + c] = requantize(acc, shift[c], outBits);
+    }
+  }
+  return y;
+}
+
+/** The kernel proper: four output channels per pass over an input row, sums in int32. */
+function linearInt32<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Array, rows: number, y: T): T {
+  const { inFeatures: k, outFeatures: n, weight, bias, shift } = layer;
+  const outBits = layer.output.bits;
+  for (let m = 0; m < rows; m++) {
+    const xo = m * k;
+    let c = 0;
+    for (; c + 4 <= n; c += 4) {
+      let a0 = bias[c] | 0;
+      let a1 = bias[c + 1] | 0;
+      let a2 = bias[c + 2] | 0;
+      let a3 = bias[c + 3] | 0;
+      const w0 = c * k;
+      for (let i = 0; i < k; i++) {
+        const v = x[xo + i];
+        a0 = (a0 + v * weight[w0 + i]) | 0;
+        a1 = (a1 + v * weight[w0 + k + i]) | 0;
+        a2 = (a2 + v * weight[w0 + 2 * k + i]) | 0;
+        a3 = (a3 + v * weight[w0 + 3 * k + i]) | 0;
+      }
+      y[m * n + c] = requantize(a0, shift[c], outBits);
+      y[m * n + c + 1] = requantize(a1, shift[c + 1], outBits);
+      y[m * n + c + 2] = requantize(a2, shift[c + 2], outBits);
+      y[m * n + c + 3] = requantize(a3, shift[c + 3], outBits);
+    }
+    for (; c < n; c++) {
+      let a = bias[c] | 0;
+      for (let i = 0; i < k; i++) a = (a + x[xo + i] * weight[c * k + i]) | 0;
+      y[m * n + c] = requantize(a, shift[c], outBits);
     }
   }
   return y;

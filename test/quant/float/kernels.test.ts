@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { erf, erfc } from "../../../src/quant/float/erf.js";
-import { addArrays, gelu, layerNorm, matmulTransposed, scalarMatmulTransposed, softmaxRows, transpose } from "../../../src/quant/float/kernels.js";
+import { addArrays, expNonPositive, gelu, layerNorm, matmulTransposed, scalarMatmulTransposed, softmaxRows, transpose } from "../../../src/quant/float/kernels.js";
 import { simdMatmulTransposed } from "../../../src/quant/float/simd.js";
 import { gaussian, seededRandom } from "../../../src/util/random.js";
 
@@ -87,6 +87,18 @@ describe("LayerNorm and softmax", () => {
     const out = softmaxRows(x, 2, 3);
     const e = [1, Math.E, Math.E ** 2].map((v) => v / (1 + Math.E + Math.E ** 2));
     [...e, ...e].forEach((v, i) => expect(out[i]).toBeCloseTo(v, 7));
+  });
+});
+
+describe("the softmax's exp", () => {
+  it("agrees with Math.exp to 1e-15 relative over the whole range of a double", () => {
+    const rng = seededRandom(11);
+    for (let i = 0; i < 20000; i++) {
+      const x = -rng() * (i % 2 ? 30 : 700);
+      expect(Math.abs(expNonPositive(x) - Math.exp(x))).toBeLessThanOrEqual(1e-15 * Math.exp(x));
+    }
+    expect(expNonPositive(0)).toBe(1);
+    expect(expNonPositive(-746)).toBe(0);
   });
 });
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Measures the README's accuracy table: float, PoT W8/A8/Attn4 with each observer, the float-scale
+# counterpart, and PoT W4/A8/Attn4, on vit4mnist (MNIST t10k: calibrate on the last 100, evaluate the
+# other 9,900) and vit-cifar10 (the 1,000 CIFAR JPEGs: calibrate on the last 100, evaluate 900).
+# Usage: scripts/accuracy-table.sh [shared data dir] [output dir]. Needs `npm run build` first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data="${1:-../shared/data}"
+out="${2:-accuracy-results}"
+mkdir -p "$out"
+run() { # name model dataset args...
+  local name=$1 model=$2 dataset=$3
+  shift 3
+  node bin/p2vit.js test-quant "$data/models/$model" "$data/$dataset" --json "$@" > "$out/$name.json.tmp"
+  mv "$out/$name.json.tmp" "$out/$name.json"
+  echo "$name: $(cat "$out/$name.json")"
+}
+for m in "vit4mnist mnist" "vit-cifar10 cifar10/test"; do
+  set -- $m
+  model=$1 dataset=$2
+  run "$model-pot-minmax" "$model" "$dataset" --quant --quant-method minmax
+  run "$model-float-minmax" "$model" "$dataset" --quant --quant-method minmax --scale float
+  run "$model-pot-w4" "$model" "$dataset" --quant --quant-method minmax --w-bits 4
+  for method in ema percentile omse; do
+    run "$model-pot-$method" "$model" "$dataset" --quant --quant-method "$method"
+  done
+done

@@ -1,0 +1,148 @@
+/**
+ * The quantized half of `p2vit test-quant` and the `p2vit quantize` command: calibrate on the
+ * calibration split, quantize, and measure the quantized model against the float model on exactly the
+ * same evaluation images; with PoT scales, the integer (golden) model too.
+ */
+import { DEFAULT_CALIB, loadDataset } from "../quant/data/dataset.js";
+import { QuantSettings, ScaleMode } from "../quant/fakequant.js";
+import { classify } from "../quant/float/parallel.js";
+import { ObserverMethod } from "../quant/observers.js";
+import { ModelImage, QuantizedModel, quantizeModel } from "../quant/pipeline.js";
+import { LoadedModel, loadModel, randomWeightsNote } from "../quant/presets.js";
+import { saveQGraph } from "../quant/qgraph-io.js";
+import { P2vitError } from "../util/errors.js";
+
+export interface QuantRunArgs {
+  model: string;
+  data: string;
+  calib?: number;
+  limit?: number;
+  weights?: string;
+  seed?: number;
+  method: ObserverMethod;
+  wBits: 4 | 8;
+  aBits: 8;
+  attnBits: 4 | 8;
+  scale: ScaleMode;
+}
+
+export interface QuantRunResult {
+  model: string;
+  weights: string;
+  note: string | null;
+  settings: QuantSettings;
+  calib: number;
+  n: number;
+  /** The quantized (fake-quant) model's top-1, the float model's on the same images, in percent. */
+  top1: number;
+  floatTop1: number;
+  /** PoT only: the integer golden model's top-1, and how often its top-1 equals the fake-quant model's. */
+  integerTop1: number | null;
+  integerAgreement: number | null;
+  /** Calibration, quantization and evaluation together. */
+  seconds: number;
+}
+
+function settingsOf(a: QuantRunArgs): QuantSettings {
+  return { method: a.method, scale: a.scale, wBits: a.wBits, aBits: a.aBits, attnBits: a.attnBits };
+}
+
+/** Loads the model and data, calibrates on the calibration split and returns the quantized model. */
+async function prepareQuantized(a: QuantRunArgs): Promise<{ model: LoadedModel; quantized: QuantizedModel; dataset: ReturnType<typeof loadDataset> }> {
+  const model = loadModel(a.model, { weights: a.weights, seed: a.seed });
+  const dataset = loadQuantDataset(a, model);
+  if (model.family !== "vit") throw new Error("unreachable: loadQuantDataset refuses other families");
+  const calibration = await readImages(dataset.calibration);
+  const quantized = quantizeModel(model.ckpt, calibration, settingsOf(a), model.input.resize);
+  return { model, quantized, dataset };
+}
+
+function loadQuantDataset(a: QuantRunArgs, model: LoadedModel) {
+  if (model.family !== "vit") throw new P2vitError(`${a.model}: quantization supports the ViT family; ${model.family} models run in float only so far`);
+  const dataset = loadDataset(a.data, { input: model.input, calib: a.calib ?? DEFAULT_CALIB, limit: a.limit, classes: model.classes });
+  if (dataset.calibration.count === 0) throw new P2vitError(`${a.data}: quantization needs calibration images (--calib must be at least 1)`);
+  return dataset;
+}
+
+async function readImages(source: { count: number; labels: Uint16Array; read: (s: number, n: number) => Promise<{ images: Uint8Array }> }): Promise<ModelImage[]> {
+  const set = await source.read(0, source.count);
+  const per = set.images.length / source.count;
+  return Array.from({ length: source.count }, (_, i) => ({ pixels: set.images.slice(i * per, (i + 1) * per), label: source.labels[i] }));
+}
+
+export async function runQuantEvaluation(a: QuantRunArgs, onProgress?: (done: number, total: number) => void, workers?: number): Promise<QuantRunResult> {
+  const model = loadModel(a.model, { weights: a.weights, seed: a.seed });
+  const dataset = loadQuantDataset(a, model);
+  const calibration = await dataset.calibration.read(0, dataset.calibration.count);
+  // each thread calibrates and quantizes on its own, the same way
+  const quant = { settings: settingsOf(a), pixels: calibration.images, count: dataset.calibration.count };
+  const source = dataset.evaluation;
+  const t1 = performance.now();
+  const p = await classify(model, source, quant, { workers, onProgress });
+  const count = (model: number) => {
+    let k = 0;
+    for (let i = 0; i < source.count; i++) if (p[3 * i + model] === source.labels[i]) k++;
+    return k;
+  };
+  let agree = 0;
+  for (let i = 0; i < source.count; i++) if (p[3 * i + 2] === p[3 * i + 1]) agree++;
+  const pct = (k: number) => (100 * k) / source.count;
+  const integer = a.scale === "pot";
+  return {
+    model: model.name,
+    weights: model.source,
+    note: randomWeightsNote(model),
+    settings: settingsOf(a),
+    calib: dataset.calibration.count,
+    n: source.count,
+    top1: pct(count(1)),
+    floatTop1: pct(count(0)),
+    integerTop1: integer ? pct(count(2)) : null,
+    integerAgreement: integer ? pct(agree) : null,
+    seconds: (performance.now() - t1) / 1000,
+  };
+}
+
+export function quantJson(r: QuantRunResult, a: QuantRunArgs): Record<string, unknown> {
+  return {
+    model: r.model,
+    weights: r.weights,
+    data: a.data,
+    quant: true,
+    quant_method: r.settings.method,
+    w_bits: r.settings.wBits,
+    a_bits: r.settings.aBits,
+    attn_bits: r.settings.attnBits,
+    scale: r.settings.scale,
+    calib: r.calib,
+    limit: a.limit ?? null,
+    n: r.n,
+    top1: r.top1,
+    float_top1: r.floatTop1,
+    integer_top1: r.integerTop1,
+    integer_agreement: r.integerAgreement,
+    seconds: r.seconds,
+  };
+}
+
+export function formatQuantResult(r: QuantRunResult): string {
+  const s = r.settings;
+  const lines = [
+    `model ${r.model} (${r.weights}): ${r.n} evaluation images, ${r.calib} calibration images`,
+    `quantization: ${s.scale === "pot" ? "power-of-two" : "float"} scales, W${s.wBits}/A${s.aBits}/Attn${s.attnBits}, observer ${s.method}`,
+    `float top-1:       ${r.floatTop1.toFixed(2)}%`,
+    `quantized top-1:   ${r.top1.toFixed(2)}%  (fake-quant model)`,
+  ];
+  if (r.integerTop1 !== null) lines.push(`integer top-1:     ${r.integerTop1.toFixed(2)}%  (golden integer model; top-1 equal to the fake-quant model's on ${r.integerAgreement!.toFixed(2)}% of images)`);
+  lines.push(`time: ${r.seconds.toFixed(1)} s (calibration, quantization and evaluation)`);
+  return lines.join("\n");
+}
+
+/** `p2vit quantize`: calibrate, quantize and write the QGraph file. */
+export async function quantizeCommand(a: QuantRunArgs, out: string): Promise<string> {
+  if (a.scale !== "pot") throw new P2vitError("--scale float has no integer graph to write: QGraph files hold power-of-two scales only");
+  const { model, quantized, dataset } = await prepareQuantized({ ...a, limit: a.limit ?? 1 });
+  saveQGraph(out, quantized.qgraph!);
+  const g = quantized.qgraph!;
+  return `wrote ${out}: ${model.name}, ${g.ops.length} ops, ${g.tensors.length} tensors, calibrated on ${dataset.calibration.count} images (${dataset.calibration.origin})`;
+}
