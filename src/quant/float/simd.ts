@@ -176,7 +176,7 @@ interface Kernel {
 
 let kernel: Kernel | null = null;
 
-/** The kernel, compiled on first use (well under a millisecond: the module is about 400 bytes). */
+/** The kernel, compiled on first use (well under a millisecond: the module is under 1 kB). */
 function instance(): Kernel {
   if (kernel === null) {
     const exports = new wasm.Instance(new wasm.Module(kernelModule())).exports;
