@@ -11,17 +11,25 @@ mkdir -p "$out"
 run() { # name model dataset args...
   local name=$1 model=$2 dataset=$3
   shift 3
+  if [ -f "$out/$name.json" ]; then return; fi # resumable: a finished measurement is kept
   node bin/p2vit.js test-quant "$data/models/$model" "$data/$dataset" --json "$@" > "$out/$name.json.tmp"
   mv "$out/$name.json.tmp" "$out/$name.json"
   echo "$name: $(cat "$out/$name.json")"
 }
-for m in "vit4mnist mnist" "vit-cifar10 cifar10/test"; do
-  set -- $m
-  model=$1 dataset=$2
-  run "$model-pot-minmax" "$model" "$dataset" --quant --quant-method minmax
-  run "$model-float-minmax" "$model" "$dataset" --quant --quant-method minmax --scale float
-  run "$model-pot-w4" "$model" "$dataset" --quant --quant-method minmax --w-bits 4
-  for method in ema percentile omse; do
-    run "$model-pot-$method" "$model" "$dataset" --quant --quant-method "$method"
+models=("vit4mnist mnist" "vit-cifar10 cifar10/test")
+each_model() { # name-suffix args...
+  local suffix=$1
+  shift
+  for m in "${models[@]}"; do
+    set -- $m "$@"
+    local model=$1 dataset=$2
+    shift 2
+    run "$model-$suffix" "$model" "$dataset" "$@"
   done
+}
+each_model pot-minmax --quant --quant-method minmax
+each_model float-minmax --quant --quant-method minmax --scale float
+each_model pot-w4 --quant --quant-method minmax --w-bits 4
+for method in ema percentile omse; do
+  each_model "pot-$method" --quant --quant-method "$method"
 done

@@ -9,7 +9,7 @@
  */
 import { execa } from "execa";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Handlebars from "handlebars";
@@ -66,6 +66,49 @@ export async function buildUnit(unit: RenderedUnit, cacheDir = defaultCacheDir()
   const runtimeDir = join(cacheDir, `unit-runtime-${sha(`${flags}\n${compiler}`)}-${version}`);
   mkdirSync(cacheDir, { recursive: true });
 
+  // the first build compiles the runtime; concurrent first builds wait for it rather than repeat it
+  const lock = `${runtimeDir}.lock`;
+  let holdsLock = false;
+  if (!existsSync(runtimeDir)) {
+    holdsLock = tryLock(lock);
+    if (!holdsLock) await waitFor(() => existsSync(runtimeDir) || !existsSync(lock), RUNTIME_WAIT_MS);
+  }
+  try {
+    await buildInto(dir, unit, testbench, runtimeDir);
+  } finally {
+    if (holdsLock) rmSync(lock, { recursive: true, force: true });
+  }
+  return binary;
+}
+
+const RUNTIME_WAIT_MS = 180_000;
+const STALE_LOCK_MS = 600_000;
+
+/** Takes a lock folder; a lock older than STALE_LOCK_MS is a crashed holder's and is taken over. */
+function tryLock(lock: string): boolean {
+  try {
+    mkdirSync(lock);
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) {
+        rmSync(lock, { recursive: true, force: true });
+        mkdirSync(lock);
+        return true;
+      }
+    } catch {
+      // another process took it over or released it
+    }
+    return false;
+  }
+}
+
+async function waitFor(done: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 250));
+}
+
+async function buildInto(dir: string, unit: RenderedUnit, testbench: string, runtimeDir: string): Promise<void> {
   await writeDirAtomic(dir, async (tmp) => {
     for (const f of unit.files) writeFileSync(join(tmp, f.name), f.text);
     writeFileSync(join(tmp, "testbench.cpp"), testbench);
@@ -87,7 +130,6 @@ export async function buildUnit(unit: RenderedUnit, cacheDir = defaultCacheDir()
     }
     rmSync(obj, { recursive: true, force: true });
   }, { keepExisting: true });
-  return binary;
 }
 
 // ---- stimulus and outputs -----------------------------------------------------------------------------
