@@ -45,8 +45,8 @@ export const SHIFT_MAX = 31;
  */
 export function shiftRound(acc: number, shift: number): number {
   // scaling by a power of two is exact, so multiplying by 2^-shift is the division, floored
-  if (shift > 0) return Math.floor((acc + POW2[shift - 1]) * INV_POW2[shift]);
-  if (shift < 0) return acc * POW2[-shift];
+  if (shift > 0) return Math.floor((acc + pow2(shift - 1)) * pow2(-shift));
+  if (shift < 0) return acc * pow2(-shift);
   return acc;
 }
 

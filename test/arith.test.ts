@@ -12,6 +12,13 @@ describe("arithmetic spec (docs/arithmetic.md)", () => {
     expect(shiftRound(-7, 2)).toBe(-2); // -1.75 → -2
   });
 
+  it("handles shifts beyond the lookup tables", () => {
+    expect(requantize(5, -64, 8)).toBe(127);
+    expect(requantize(-5, -70, 8)).toBe(-128);
+    expect(shiftRound(-(2 ** 40), 64)).toBe(0);
+    expect(shiftRound(2 ** 40, 80)).toBe(0);
+  });
+
   it("shifts left for negative shift amounts, exactly", () => {
     expect(shiftRound(3, -4)).toBe(48);
     expect(shiftRound(-3, -8)).toBe(-768);

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import Handlebars from "handlebars";
 import { SHIFT_MAX, SHIFT_MIN } from "../arith.js";
 import { DEFAULT_CONFIG, canonicalJson } from "../hw/config.js";
+import { MAX_ALIGN_SHIFT } from "../quant/ops/elementwise.js";
 import { P2vitError } from "../util/errors.js";
 import { GENERATOR_VERSION, indexBits, templateContext } from "./params.js";
 import { RtlFile, TEMPLATE_DIR } from "./rtl.js";
@@ -58,8 +59,8 @@ export function requantizeMult(acc: number | bigint, bias: number | bigint, mult
 
 /** in_mode values of the elementwise core. */
 export const ELEMENTWISE_MODES = { LUT: 0, ADD: 1 } as const;
-/** Largest alignment left shift of a residual-add operand. */
-export const ALIGN_MAX = 16;
+/** Largest alignment left shift of a residual-add operand (the quantizer refuses larger ones). */
+export const ALIGN_MAX = MAX_ALIGN_SHIFT;
 /** Entries of the lookup table: one per int8 input. */
 export const LUT_ENTRIES = 256;
 /** Cycles from in_valid to out_valid: the alignment / table-read stage, then requant_lane. */
@@ -76,6 +77,7 @@ export function elementwiseContext(lanes: number) {
     alignBits: indexBits(ALIGN_MAX + 1),
     alignedBits,
     alignSumBits: requantSumBits(alignedBits),
+    addSumBits: alignedBits + 1,
     shiftMin: SHIFT_MIN,
     shiftMax: SHIFT_MAX,
     latency: ELEMENTWISE_LATENCY,
