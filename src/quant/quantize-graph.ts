@@ -100,11 +100,12 @@ export function quantizeGraph(
     if (!tap) throw new Error(`quantize: no calibration data observed tensor ${name}`);
     return cal.tap(tap, "input").exponent(s.method, ACT_BITS);
   };
-  const layerNormOf = (op: Extract<FloatOp, { kind: "layernorm" }>): QuantizedLayerNorm => {
+  /** `inputExponent`: the input's producer already fixed one exponent (it is not a PTF residual add). */
+  const layerNormOf = (op: Extract<FloatOp, { kind: "layernorm" }>, inputExponent?: number): QuantizedLayerNorm => {
     let q = layerNorms.get(op.name);
     if (!q) {
       const { data, rows } = cal.tap(op.name, "input").sample();
-      q = quantizeLayerNorm({ name: op.name, gamma: op.gamma, beta: op.beta, eps: op.eps, calibrationInput: data, rows, dim: op.dim });
+      q = quantizeLayerNorm({ name: op.name, gamma: op.gamma, beta: op.beta, eps: op.eps, calibrationInput: data, rows, dim: op.dim, inputExponent });
       layerNorms.set(op.name, q);
     }
     return q;
@@ -149,9 +150,9 @@ export function quantizeGraph(
         break;
       }
       case "layernorm": {
-        const q = layerNormOf(op);
-        const want = Int32Array.from(q.params.k, (k) => q.inputExponent - 3 + k);
         const have = exps.get(op.inputs[0])!;
+        const q = layerNormOf(op, layerNorms.has(op.name) ? undefined : uniform(op.inputs[0]));
+        const want = Int32Array.from(q.params.k, (k) => q.inputExponent - 3 + k);
         if (want.some((e, c) => e !== have[c])) throw new Error(`quantize: ${op.name} input exponents differ from its producer's`);
         produce(op.output, perChannel(q.outputExponent, op.dim));
         ops.push({ kind: "layernorm", name: op.name, inputs: op.inputs, output: op.output, rows: op.rows, dim: op.dim, params: q.params });

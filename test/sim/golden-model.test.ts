@@ -78,6 +78,16 @@ describe("golden integer model", () => {
     expect(10 * Math.log10(signal / noise)).toBeGreaterThan(20);
   });
 
+  it("quantizes a post-norm model with a final norm (a LayerNorm reading a LayerNorm)", () => {
+    const arch = { ...ckpt.config.architecture, norm_layout: "post" as const };
+    const post = { ...ckpt, config: { ...ckpt.config, architecture: arch } };
+    const g = quantizeModel(post, calib, DEFAULT_SETTINGS).qgraph!;
+    const norm = g.ops.find((o) => o.name === "norm");
+    expect(norm?.kind).toBe("layernorm");
+    if (norm?.kind === "layernorm") expect(Array.from(norm.params.k)).toEqual(new Array(norm.dim).fill(3));
+    expect(runGolden(g, images(1, 4)[0].pixels).logits.length).toBe(10);
+  });
+
   it("round-trips through a QGraph file to the same logits", () => {
     const file = join(mkdtempSync(join(tmpdir(), "p2vit-qgraph-")), "synthetic.qgraph");
     saveQGraph(file, graph);

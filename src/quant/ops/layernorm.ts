@@ -195,6 +195,11 @@ export interface QuantizeLayerNormOptions {
   dim: number;
   /** Forces the output exponent (e.g. shared with another consumer); default: minmax + adaptive rounding. */
   outputExponent?: number;
+  /**
+   * The input's one exponent, when its producer fixed it (a LayerNorm reading another LayerNorm's
+   * output): PTF then has k = 3 on every channel. Default: PTF calibrated on the input.
+   */
+  inputExponent?: number;
 }
 
 /** A quantized LayerNorm: PTF int8 input at base exponent α, int8 output at αy, integer parameters. */
@@ -233,7 +238,10 @@ function checkLayerNormOptions(opts: QuantizeLayerNormOptions): void {
 export function quantizeLayerNorm(opts: QuantizeLayerNormOptions): QuantizedLayerNorm {
   checkLayerNormOptions(opts);
   const { name, gamma, beta, eps, rows, dim } = opts;
-  const ptf = calibratePtf(opts.calibrationInput, rows, dim, minInputExponent(eps, dim));
+  const ptf =
+    opts.inputExponent === undefined
+      ? calibratePtf(opts.calibrationInput, rows, dim, minInputExponent(eps, dim))
+      : { exponent: opts.inputExponent, k: new Uint8Array(dim).fill(MAX_PTF_K) };
   const seen = dequantizePtf(quantizePtf(opts.calibrationInput, rows, dim, ptf), dim, ptf);
   const outputExponent = opts.outputExponent ?? activationExponent(layerNorm(seen, rows, dim, gamma, beta, eps), ACT_BITS);
   const params: IntLayerNormParams = {

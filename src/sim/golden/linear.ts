@@ -4,6 +4,7 @@
  */
 import { accumulatorFits, requantize, signedRange } from "../../arith.js";
 import type { QLinear } from "../../quant/qgraph.js";
+import { gemmInt8Simd, hasInt8Simd } from "./simd-int.js";
 
 export interface LinearGoldenOptions {
   /** Accumulator width: a sum outside it is an error here, as the config check promises it cannot happen. */
@@ -44,10 +45,23 @@ function linearInto<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Arr
   return y;
 }
 
-/** The kernel proper: four output channels per pass over an input row, sums in int32. */
+/** The fast path: int32 accumulators from the SIMD kernel where the engine has one, then requantization. */
 function linearInt32<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Array, rows: number, y: T): T {
   const { inFeatures: k, outFeatures: n, weight, bias, shift } = layer;
   const outBits = layer.output.bits;
+  const acc = hasInt8Simd() ? gemmInt8Simd(x, rows, k, weight, n, bias) : gemmInt8Js(x, rows, k, weight, n, bias);
+  for (let m = 0; m < rows; m++) {
+    for (let c = 0; c < n; c++) y[m * n + c] = requantize(acc[m * n + c], shift[c], outBits);
+  }
+  return y;
+}
+
+/**
+ * The same accumulators as gemmInt8Simd in plain JavaScript, for engines without WebAssembly SIMD:
+ * four output channels per pass over an input row, sums in int32 (exact under accumulatorFits).
+ */
+export function gemmInt8Js(x: Int8Array, rows: number, k: number, w: Int8Array, n: number, bias: Int32Array): Int32Array {
+  const acc = new Int32Array(rows * n);
   for (let m = 0; m < rows; m++) {
     const xo = m * k;
     let c = 0;
@@ -59,21 +73,21 @@ function linearInt32<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Ar
       const w0 = c * k;
       for (let i = 0; i < k; i++) {
         const v = x[xo + i];
-        a0 = (a0 + v * weight[w0 + i]) | 0;
-        a1 = (a1 + v * weight[w0 + k + i]) | 0;
-        a2 = (a2 + v * weight[w0 + 2 * k + i]) | 0;
-        a3 = (a3 + v * weight[w0 + 3 * k + i]) | 0;
+        a0 = (a0 + v * w[w0 + i]) | 0;
+        a1 = (a1 + v * w[w0 + k + i]) | 0;
+        a2 = (a2 + v * w[w0 + 2 * k + i]) | 0;
+        a3 = (a3 + v * w[w0 + 3 * k + i]) | 0;
       }
-      y[m * n + c] = requantize(a0, shift[c], outBits);
-      y[m * n + c + 1] = requantize(a1, shift[c + 1], outBits);
-      y[m * n + c + 2] = requantize(a2, shift[c + 2], outBits);
-      y[m * n + c + 3] = requantize(a3, shift[c + 3], outBits);
+      acc[m * n + c] = a0;
+      acc[m * n + c + 1] = a1;
+      acc[m * n + c + 2] = a2;
+      acc[m * n + c + 3] = a3;
     }
     for (; c < n; c++) {
       let a = bias[c] | 0;
-      for (let i = 0; i < k; i++) a = (a + x[xo + i] * weight[c * k + i]) | 0;
-      y[m * n + c] = requantize(a, shift[c], outBits);
+      for (let i = 0; i < k; i++) a = (a + x[xo + i] * w[c * k + i]) | 0;
+      acc[m * n + c] = a;
     }
   }
-  return y;
+  return acc;
 }
