@@ -6,8 +6,8 @@
 import { P2vitError } from "./util/errors.js";
 
 /** 2^i for i = 0…63, so the hot paths need no exponentiation (powers of two are exact doubles). */
-const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
-const INV_POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** -i);
+const POW2: readonly number[] = Array.from({ length: 64 }, (_, i) => 2 ** i);
+const INV_POW2: readonly number[] = Array.from({ length: 64 }, (_, i) => 2 ** -i);
 
 /** Smallest and largest value of a signed two's-complement integer of `bits` bits. */
 export function signedRange(bits: number): { lo: number; hi: number } {
