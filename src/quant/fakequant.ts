@@ -12,15 +12,23 @@ import { LOG2_ZERO_CODE } from "../sim/golden/attention.js";
 import { Calibration, TapRecord } from "./calibration.js";
 import { floatOps } from "./float/float-ops.js";
 import { quantizeLinear } from "./linear.js";
+import { denormalizeRows, foldNormalization } from "./quantize-graph.js";
 import { ObserverMethod } from "./observers.js";
 import { VitOps } from "./ops.js";
-import { FloatGraph, FloatOp, consumers } from "./trace.js";
-import { fakeQuantLayerNorm, quantizeLayerNorm } from "./ops/layernorm.js";
+import { FloatGraph, FloatOp, consumers, ptfNormOf } from "./trace.js";
+import { QuantizedLayerNorm, fakeQuantLayerNorm, quantizeLayerNorm } from "./ops/layernorm.js";
 import { fakeQuantAttentionScores, fakeQuantSoftmax, quantizeAttentionScores, quantizeSoftmax } from "./ops/attention.js";
 import type { AttentionScoresParams } from "../sim/golden/attention.js";
 import { floatScale } from "./pot.js";
 
 export type ScaleMode = "pot" | "float";
+
+/** How the model normalizes its input, so a PoT model's first Linear can fold it in (quantize-graph.ts). */
+export interface InputNormalization {
+  patchArea: number;
+  mean: number[];
+  std: number[];
+}
 
 export interface QuantSettings {
   method: ObserverMethod;
@@ -114,13 +122,15 @@ function log2Probabilities(p: Float32Array): Float32Array {
  * With the traced graph, a residual add whose output only LayerNorms and adds read is quantized
  * there, with the LayerNorm's PTF scales, as the integer model holds its residual stream.
  */
-export function fakeQuantOps(cal: Calibration, s: QuantSettings, graph?: FloatGraph): VitOps {
+export function fakeQuantOps(cal: Calibration, s: QuantSettings, graph?: FloatGraph, input?: InputNormalization): VitOps {
   const readers = graph ? consumers(graph) : new Map<string, FloatOp[]>();
-  const residualNorm = (add: string): { name: string; dim: number } | null => {
-    const rs = readers.get(add) ?? [];
-    const ln = rs.find((r) => r.kind === "layernorm");
-    if (!ln || ln.kind !== "layernorm" || !rs.every((r) => r.kind === "layernorm" || r.kind === "add")) return null;
-    return { name: ln.name, dim: ln.dim };
+  /** The Linear reading a tensor first (through row selection), whose input grid the integer model gives it. */
+  const linearReader = (tensor: string): string | null => {
+    for (const op of readers.get(tensor) ?? []) {
+      if (op.kind === "linear") return op.name;
+      if (op.kind === "select_row") return linearReader(op.output);
+    }
+    return null;
   };
   const cache = new Map<string, unknown>();
   const once = <T>(key: string, make: () => T): T => {
@@ -129,12 +139,36 @@ export function fakeQuantOps(cal: Calibration, s: QuantSettings, graph?: FloatGr
   };
   const actScale = (name: string, kind: "input" | "output") => once(`${name}:${kind}`, () => activationScale(cal.tap(name, kind), s));
   const probBits = s.attnBits;
+  /**
+   * The first Linear of a PoT model as the integer model runs it: the input normalization folded into
+   * its weights, so its input is the exact (pixel − 128) integers, not a quantized normalized image.
+   */
+  const foldedInputLinear = (name: string, x: Float32Array, rows: number, w: Float32Array, b: Float32Array | null, inF: number, outF: number) => {
+    const { patchArea, mean, std } = input!;
+    const folded = once(`${name}:folded`, () => {
+      const f = foldNormalization(w, b, inF, outF, patchArea, mean, std);
+      const layer = quantizeLinear({
+        name, weight: f.weight, bias: f.bias, inFeatures: inF, outFeatures: outF, weightBits: s.wBits, inputExponent: 0,
+        calibration: denormalizeRows(cal.tap(name, "input").sample().data, inF, patchArea, mean, std),
+      });
+      return { weight: fakeQuantizeRows(f.weight, inF, Float32Array.from(layer.weightExponents, (e) => 2 ** e), s.wBits), bias: f.bias };
+    });
+    const y = floatOps.linear(name, denormalizeRows(x, inF, patchArea, mean, std), rows, folded.weight, folded.bias, inF, outF);
+    return fakeQuantize(y, actScale(name, "output"), s.aBits);
+  };
   /** The integer LayerNorm of a PoT model, from the same calibration data as the QGraph's. */
-  const intLayerNorm = (name: string, gamma: Float32Array, beta: Float32Array, eps: number, dim: number) =>
+  const intLayerNorm = (name: string, gamma: Float32Array, beta: Float32Array, eps: number, dim: number): QuantizedLayerNorm =>
     once(`${name}:int`, () => {
       const { data, rows } = cal.tap(name, "input").sample();
-      return quantizeLayerNorm({ name, gamma, beta, eps, calibrationInput: data, rows, dim });
+      return quantizeLayerNorm({ name, gamma, beta, eps, calibrationInput: data, rows, dim, inputExponent: producerNormExponent(name) });
     });
+  /** A LayerNorm reading another LayerNorm's output takes that output's one exponent, as in the QGraph. */
+  const producerNormExponent = (name: string): number | undefined => {
+    const op = graph?.ops.find((o) => o.kind === "layernorm" && o.name === name);
+    const producer = op && graph!.ops.find((o) => o.output === op.inputs[0]);
+    if (producer?.kind !== "layernorm") return undefined;
+    return intLayerNorm(producer.name, producer.gamma, producer.beta, producer.eps, producer.dim).outputExponent;
+  };
   const ptfScales = (norm: string, dim: number): Float32Array =>
     once(`${norm}:ptf`, () => {
       if (s.scale === "float") return floatPtfScales(cal.tap(norm, "input"), dim, s);
@@ -155,6 +189,7 @@ export function fakeQuantOps(cal: Calibration, s: QuantSettings, graph?: FloatGr
 
   return {
     linear(name, x, rows, w, b, inF, outF) {
+      if (input && graph && s.scale === "pot" && graph.ops[0]?.name === name) return foldedInputLinear(name, x, rows, w, b, inF, outF);
       const wq = once(`${name}:weight`, () => fakeQuantizeRows(w, inF, weightScales(name, w, b, inF, outF, cal.tap(name, "input"), s), s.wBits));
       const y = floatOps.linear(name, fakeQuantize(x, actScale(name, "input"), s.aBits), rows, wq, b, inF, outF);
       return fakeQuantize(y, actScale(name, "output"), s.aBits);
@@ -191,8 +226,12 @@ export function fakeQuantOps(cal: Calibration, s: QuantSettings, graph?: FloatGr
     activation: (name, kind, x) => floatOps.activation(name, kind, x),
     add(name, a, b) {
       const y = floatOps.add(name, a, b);
-      const norm = residualNorm(name);
-      return norm ? ptfQuantize(norm.name, y, norm.dim) : y;
+      if (!graph || s.scale === "float") return y;
+      // the integer model holds every add's output: per channel for a LayerNorm, else on the next Linear's grid
+      const norm = ptfNormOf(graph, name, readers);
+      if (norm) return ptfQuantize(norm.name, y, norm.dim);
+      const linear = linearReader(name);
+      return linear ? fakeQuantize(y, actScale(linear, "input"), s.aBits) : y;
     },
     sliceCols: floatOps.sliceCols,
     concatCols: floatOps.concatCols,

@@ -62,7 +62,11 @@ export function quantizeModel(
     settings,
     calibration,
     floatGraph,
-    fakeQuant: fakeQuantOps(calibration, settings, floatGraph),
+    fakeQuant: fakeQuantOps(calibration, settings, floatGraph, {
+      patchArea: ckpt.config.architecture.patch_size ** 2,
+      mean: ckpt.config.preprocess.mean,
+      std: ckpt.config.preprocess.std,
+    }),
     qgraph: settings.scale === "pot" ? quantizeGraph(ckpt, floatGraph, calibration, settings, resize) : null,
   };
 }

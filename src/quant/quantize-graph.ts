@@ -17,7 +17,7 @@ import { quantizeAttentionScores, quantizeAttentionValues, quantizeSoftmax } fro
 import { QuantizedLayerNorm, quantizeLayerNorm } from "./ops/layernorm.js";
 import { activationExponent } from "./pot.js";
 import { QGRAPH_FORMAT, QGRAPH_VERSION, QGraph, QOp, QTensor } from "./qgraph.js";
-import { FloatGraph, FloatOp, FloatTensor, consumers } from "./trace.js";
+import { FloatGraph, FloatOp, FloatTensor, consumers, ptfNormOf } from "./trace.js";
 
 const ACT_BITS = 8;
 export const INPUT_NAME = "image";
@@ -47,8 +47,8 @@ export function foldNormalization(
   return { weight: w, bias: b };
 }
 
-/** Normalized calibration patch rows → the (pixel − 128) integers they came from. */
-function denormalizeRows(x: Float32Array, inF: number, patchArea: number, mean: number[], std: number[]): Float32Array {
+/** Normalized patch rows → the (pixel − 128) integers they came from. */
+export function denormalizeRows(x: Float32Array, inF: number, patchArea: number, mean: number[], std: number[]): Float32Array {
   return Float32Array.from(x, (v, i) => {
     const c = Math.floor((i % inF) / patchArea);
     return Math.round((v * std[c] + mean[c]) * 255) - 128;
@@ -112,9 +112,8 @@ export function quantizeGraph(
   };
   /** Exponents of an add's output: PTF of the LayerNorm reading it when only LayerNorms and adds do. */
   const addOutputExponents = (op: FloatOp, cols: number): Int32Array => {
-    const rs = readers.get(op.output) ?? [];
-    const ln = rs.find((r) => r.kind === "layernorm") as Extract<FloatOp, { kind: "layernorm" }> | undefined;
-    if (ln && rs.every((r) => r.kind === "layernorm" || r.kind === "add")) {
+    const ln = ptfNormOf(graph, op.output, readers);
+    if (ln) {
       const q = layerNormOf(ln);
       return Int32Array.from(q.params.k, (k) => q.inputExponent - 3 + k);
     }
@@ -151,7 +150,7 @@ export function quantizeGraph(
       }
       case "layernorm": {
         const have = exps.get(op.inputs[0])!;
-        const q = layerNormOf(op, layerNorms.has(op.name) ? undefined : uniform(op.inputs[0]));
+        const q = layerNormOf(op, ptfNormOf(graph, op.inputs[0], readers) === op ? undefined : uniform(op.inputs[0]));
         const want = Int32Array.from(q.params.k, (k) => q.inputExponent - 3 + k);
         if (want.some((e, c) => e !== have[c])) throw new Error(`quantize: ${op.name} input exponents differ from its producer's`);
         produce(op.output, perChannel(q.outputExponent, op.dim));

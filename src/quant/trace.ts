@@ -158,3 +158,15 @@ export function consumers(graph: FloatGraph): Map<string, FloatOp[]> {
   for (const op of graph.ops) for (const name of op.inputs) out.set(name, [...(out.get(name) ?? []), op]);
   return out;
 }
+
+/**
+ * The LayerNorm whose PTF grid a tensor takes: a residual add's output read only by LayerNorms and
+ * adds is held per channel (PTF) for the first LayerNorm reading it; anything else has one exponent.
+ */
+export function ptfNormOf(graph: FloatGraph, tensor: string, readers = consumers(graph)): Extract<FloatOp, { kind: "layernorm" }> | null {
+  const producer = graph.ops.find((o) => o.output === tensor);
+  const rs = readers.get(tensor) ?? [];
+  const ln = rs.find((r) => r.kind === "layernorm");
+  if (producer?.kind !== "add" || !ln || ln.kind !== "layernorm" || !rs.every((r) => r.kind === "layernorm" || r.kind === "add")) return null;
+  return ln;
+}

@@ -6,8 +6,8 @@
  * integer held exactly in a double (or a BigInt for the one per-row square root), and the only
  * divisions are by powers of two or are written out as restoring divisions, as the hardware does them.
  */
-import { requantize, shiftRound } from "../../arith.js";
-import { check } from "../../util/errors.js";
+import { pow2, requantize, shiftRound } from "../../arith.js";
+import { P2vitError, check } from "../../util/errors.js";
 
 /** Longest row the softmax core takes; every width below is stated for it. */
 export const MAX_TOKENS = 1024;
@@ -96,10 +96,35 @@ export function attentionScoresInt(
   checkShape(k.length, tokens, headDim, "attention scores: K");
   const s = new Int8Array(tokens * tokens);
   for (let i = 0; i < tokens; i++) {
-    for (let j = 0; j < tokens; j++) {
+    const qo = i * headDim;
+    const so = i * tokens;
+    let j = 0;
+    // Four keys per pass over the query row: each q value is loaded once for four products.
+    for (; j + 4 <= tokens; j += 4) {
+      const k0 = j * headDim;
+      const k1 = k0 + headDim;
+      const k2 = k1 + headDim;
+      const k3 = k2 + headDim;
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      for (let d = 0; d < headDim; d++) {
+        const x = q[qo + d];
+        a0 += x * k[k0 + d];
+        a1 += x * k[k1 + d];
+        a2 += x * k[k2 + d];
+        a3 += x * k[k3 + d];
+      }
+      s[so + j] = requantize(a0, p.shift, 8);
+      s[so + j + 1] = requantize(a1, p.shift, 8);
+      s[so + j + 2] = requantize(a2, p.shift, 8);
+      s[so + j + 3] = requantize(a3, p.shift, 8);
+    }
+    for (; j < tokens; j++) {
       let acc = 0;
-      for (let d = 0; d < headDim; d++) acc += q[i * headDim + d] * k[j * headDim + d];
-      s[i * tokens + j] = requantize(acc, p.shift, 8);
+      for (let d = 0; d < headDim; d++) acc += q[qo + d] * k[j * headDim + d];
+      s[so + j] = requantize(acc, p.shift, 8);
     }
   }
   return s;
@@ -130,15 +155,29 @@ export function intExp(d: number, p: SoftmaxParams): number {
   return Math.floor((base * base + p.polyC) / 2 ** (z + p.polyShift));
 }
 
-/** E for every column of row `row` into `e`; returns the row sum S (< 2^30 for ≤ 1024 tokens). */
-function rowExp(scores: Int8Array, row: number, cols: number, p: SoftmaxParams, e: Int32Array): number {
+/** Int8 scores lie 0..255 below their row maximum. */
+const SCORE_DISTANCES = 256;
+
+/**
+ * intExp(−t) for every distance t = 0..255 below the row maximum: an int8 difference has only 256
+ * values, so one table per softmax call replaces an exp per element (a row of 197 has 197 of them).
+ */
+function expTable(p: SoftmaxParams): Int32Array {
+  const table = new Int32Array(SCORE_DISTANCES);
+  for (let t = 0; t < SCORE_DISTANCES; t++) table[t] = intExp(-t, p);
+  return table;
+}
+
+/** E for every column of row `row` into `e`, from expTable; returns the row sum S (< 2^30 for ≤ 1024 tokens). */
+function rowExp(scores: Int8Array, row: number, cols: number, expOf: Int32Array, e: Int32Array): number {
   const offset = row * cols;
   let max = -128;
-  for (let j = 0; j < cols; j++) max = Math.max(max, scores[offset + j]);
+  for (let j = 0; j < cols; j++) if (scores[offset + j] > max) max = scores[offset + j];
   let sum = 0;
   for (let j = 0; j < cols; j++) {
-    e[j] = intExp(scores[offset + j] - max, p);
-    sum += e[j];
+    const x = expOf[max - scores[offset + j]];
+    e[j] = x;
+    sum += x;
   }
   return sum;
 }
@@ -172,7 +211,7 @@ export function floorSqrt2Times(sum: number): number {
 export function log2Code(e: number, r: number): number {
   if (e === 0) return LOG2_ZERO_CODE;
   let j = bitLength(r) - bitLength(e);
-  if (e * 2 ** j > r) j--;
+  if (e * pow2(j) > r) j--; // pow2 is a table lookup; 2 ** j would be a call to pow
   return Math.min(j, LOG2_ZERO_CODE);
 }
 
@@ -187,8 +226,9 @@ export function logIntSoftmax(scores: Int8Array, rows: number, cols: number, p: 
   checkSoftmax(scores, rows, cols, p, 4);
   const codes = new Uint8Array(rows * cols);
   const e = new Int32Array(cols);
+  const expOf = expTable(p);
   for (let i = 0; i < rows; i++) {
-    const r = floorSqrt2Times(rowExp(scores, i, cols, p, e));
+    const r = floorSqrt2Times(rowExp(scores, i, cols, expOf, e));
     for (let j = 0; j < cols; j++) codes[i * cols + j] = log2Code(e[j], r);
   }
   return codes;
@@ -216,8 +256,9 @@ export function uniformIntSoftmax(scores: Int8Array, rows: number, cols: number,
   checkSoftmax(scores, rows, cols, p, 8);
   const probs = new Uint8Array(rows * cols);
   const e = new Int32Array(cols);
+  const expOf = expTable(p);
   for (let i = 0; i < rows; i++) {
-    const sum = rowExp(scores, i, cols, p, e);
+    const sum = rowExp(scores, i, cols, expOf, e);
     for (let j = 0; j < cols; j++) probs[i * cols + j] = uniformProbability(e[j], sum);
   }
   return probs;
@@ -230,6 +271,57 @@ export function uniformIntSoftmax(scores: Int8Array, rows: number, cols: number,
 function valueWeights(attnBits: 4 | 8): Int32Array {
   if (attnBits === 8) return Int32Array.from({ length: UNIFORM_PROB_MAX + 1 }, (_, p) => p);
   return Int32Array.from({ length: LOG2_ZERO_CODE + 1 }, (_, c) => (c === LOG2_ZERO_CODE ? 0 : 2 ** (LOG2_FRAC_BITS - c)));
+}
+
+/** V (tokens × headDim) → Vᵀ (headDim × tokens), so each output's sum runs along a contiguous row. */
+function transpose(v: Int8Array, tokens: number, headDim: number): Int8Array {
+  const vt = new Int8Array(v.length);
+  for (let j = 0; j < tokens; j++) for (let d = 0; d < headDim; d++) vt[d * tokens + j] = v[j * headDim + d];
+  return vt;
+}
+
+/** w(P[t][j]) for every j of row t into `wRow`, refusing a code the weight table does not have. */
+function rowWeights(probs: Uint8Array, t: number, tokens: number, weights: Int32Array, wRow: Int32Array): void {
+  for (let j = 0; j < tokens; j++) {
+    const code = probs[t * tokens + j];
+    // an explicit test rather than check(): its message would be formatted for every element
+    if (code >= weights.length) throw new P2vitError(`attention·V: probability code ${code} at row ${t} exceeds ${weights.length - 1}`);
+    wRow[j] = weights[code];
+  }
+}
+
+/**
+ * acc[d] = Σ_j wRow[j] · Vᵀ[d][j] for every d: four columns per pass over the weights, each sum exact
+ * (|acc| ≤ 1024 · 2^14 · 128 = 2^31 in doubles, far inside 2^53).
+ */
+function rowSums(wRow: Int32Array, vt: Int8Array, tokens: number, headDim: number, acc: Int32Array): void {
+  let d = 0;
+  for (; d + 4 <= headDim; d += 4) {
+    const v0 = d * tokens;
+    const v1 = v0 + tokens;
+    const v2 = v1 + tokens;
+    const v3 = v2 + tokens;
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    for (let j = 0; j < tokens; j++) {
+      const w = wRow[j];
+      a0 += w * vt[v0 + j];
+      a1 += w * vt[v1 + j];
+      a2 += w * vt[v2 + j];
+      a3 += w * vt[v3 + j];
+    }
+    acc[d] = a0;
+    acc[d + 1] = a1;
+    acc[d + 2] = a2;
+    acc[d + 3] = a3;
+  }
+  for (; d < headDim; d++) {
+    let a = 0;
+    for (let j = 0; j < tokens; j++) a += wRow[j] * vt[d * tokens + j];
+    acc[d] = a;
+  }
 }
 
 /**
@@ -250,22 +342,17 @@ export function attentionValuesInt(
   const weights = valueWeights(p.attnBits);
   const accBits = p.attnBits === 4 ? LOG2_ACC_BITS : UNIFORM_ACC_BITS;
   const limit = 2 ** (accBits - 1);
+  const vt = transpose(v, tokens, headDim);
   const out = new Int8Array(tokens * headDim);
+  const wRow = new Int32Array(tokens);
   const acc = new Int32Array(headDim);
   for (let t = 0; t < tokens; t++) {
-    acc.fill(0);
-    for (let j = 0; j < tokens; j++) {
-      const code = probs[t * tokens + j];
-      check(code < weights.length, `attention·V: probability code ${code} at row ${t} exceeds ${weights.length - 1}`);
-      const w = weights[code];
-      if (w === 0) continue;
-      for (let d = 0; d < headDim; d++) acc[d] += w * v[j * headDim + d];
-    }
+    rowWeights(probs, t, tokens, weights, wRow);
+    rowSums(wRow, vt, tokens, headDim, acc);
     for (let d = 0; d < headDim; d++) {
-      check(
-        acc[d] >= -limit && acc[d] < limit,
-        `attention·V: accumulator ${acc[d]} at row ${t}, column ${d} overflows its ${accBits} bits`,
-      );
+      if (acc[d] < -limit || acc[d] >= limit) {
+        throw new P2vitError(`attention·V: accumulator ${acc[d]} at row ${t}, column ${d} overflows its ${accBits} bits`);
+      }
       out[t * headDim + d] = requantize(acc[d], p.shift, 8);
     }
   }

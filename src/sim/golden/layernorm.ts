@@ -68,7 +68,8 @@ function shiftDown(v: number, s: number): number {
  * square root takes, so the golden model and the RTL agree on every input, rounding included.
  */
 export function isqrt(n: number): number {
-  check(Number.isSafeInteger(n) && n >= 0 && n <= 2 ** 52, `isqrt: expected an integer from 0 to 2^52, got ${n}`);
+  // a lazy message: isqrt runs once per row, and formatting it every time would cost more than the root
+  check(Number.isSafeInteger(n) && n >= 0 && n <= 2 ** 52, () => `isqrt: expected an integer from 0 to 2^52, got ${n}`);
   let bit = 1;
   while (bit * 4 <= n) bit *= 4;
   let rem = n;
@@ -86,6 +87,7 @@ export function isqrt(n: number): number {
 
 /** Bit length of a positive integer: the L with 2^(L−1) ≤ v < 2^L. */
 export function bitLength(v: number): number {
+  if (v < 2 ** 32) return 32 - Math.clz32(v); // the leading-one detector, for every σ (< 2^27)
   let bits = 0;
   for (let p = 1; p <= v; p *= 2) bits++;
   return bits;
@@ -173,16 +175,25 @@ export function layerNormInt(x: Int8Array, rows: number, dim: number, p: IntLaye
   checkParams(dim, p);
   check(Number.isInteger(rows) && rows >= 0, `layernorm: rows: expected an integer >= 0, got ${rows}`);
   check(x.length === rows * dim, () => `layernorm: input has ${x.length} values, expected ${rows}×${dim} = ${rows * dim}`);
-  const out = Array.from(p.shift, roundingShift);
+  const { k, multiplier, bias } = p;
+  // The output shift's two constants per channel in two flat arrays: the hot loop reads plain
+  // numbers rather than an object per channel.
+  const outHalf = new Array<number>(dim);
+  const outScale = new Array<number>(dim);
+  for (let c = 0; c < dim; c++) {
+    const shift = roundingShift(p.shift[c]);
+    outHalf[c] = shift.half;
+    outScale[c] = shift.scale;
+  }
   const y = new Int8Array(x.length);
   for (let r = 0; r < rows; r++) {
     const offset = r * dim;
-    const stats = layerNormRowStats(x, offset, dim, p);
-    const norm = roundingShift(stats.sigmaBits + RECIP_BITS - 1 - NORM_FRAC_BITS);
+    const { sum, recip, sigmaBits } = layerNormRowStats(x, offset, dim, p);
+    const { half, scale } = roundingShift(sigmaBits + RECIP_BITS - 1 - NORM_FRAC_BITS);
     for (let c = 0; c < dim; c++) {
-      const d = dim * (x[offset + c] << p.k[c]) - stats.sum;
-      const z = Math.floor((d * stats.recip + norm.half) * norm.scale);
-      const v = Math.floor((p.multiplier[c] * z + p.bias[c] + out[c].half) * out[c].scale);
+      const d = dim * (x[offset + c] << k[c]) - sum;
+      const z = Math.floor((d * recip + half) * scale);
+      const v = Math.floor((multiplier[c] * z + bias[c] + outHalf[c]) * outScale[c]);
       y[offset + c] = v < -128 ? -128 : v > 127 ? 127 : v;
     }
   }

@@ -45,14 +45,17 @@ function linearInto<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Arr
   return y;
 }
 
-/** The fast path: int32 accumulators from the SIMD kernel where the engine has one, then requantization. */
+/** The fast path: int32 accumulators, requantized in place, then stored into y. */
 function linearInt32<T extends Int8Array | Int32Array>(layer: QLinear, x: Int8Array, rows: number, y: T): T {
   const { inFeatures: k, outFeatures: n, weight, bias, shift } = layer;
   const outBits = layer.output.bits;
   const acc = hasInt8Simd() ? gemmInt8Simd(x, rows, k, weight, n, bias) : gemmInt8Js(x, rows, k, weight, n, bias);
+  // In place on the one Int32Array type keeps this loop monomorphic; set() then converts to y's type
+  // as storing each element would.
   for (let m = 0; m < rows; m++) {
-    for (let c = 0; c < n; c++) y[m * n + c] = requantize(acc[m * n + c], shift[c], outBits);
+    for (let c = 0; c < n; c++) acc[m * n + c] = requantize(acc[m * n + c], shift[c], outBits);
   }
+  y.set(acc);
   return y;
 }
 
