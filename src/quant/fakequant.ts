@@ -1,25 +1,26 @@
 /**
- * The fake-quantized model: VitOps that simulate, in float, the quantized network FQ-ViT and P2-ViT
- * evaluate. The scales come from calibration, and are powers of two (`pot`) or free floats (`float`,
- * the counterpart the paper compares against). What gets quantized and where:
- *   - Linear: input per tensor, weights per output channel, output per tensor;
- *   - LayerNorm: input with PTF (one base scale per tensor, 2^k per channel), then LayerNorm in float;
- *   - attention: scores per tensor, probabilities as 4-bit log2 codes (P = 2^-q) or uniform uint8;
- *   - activations and residual adds: at the input of the op that consumes them.
+ * The fake-quantized models: VitOps that simulate, in float, the quantized network FQ-ViT and P2-ViT
+ * evaluate.
+ *   - PoT scales (`potFakeQuantOps`): every scale and integer parameter is the QGraph's, and LayerNorm
+ *     and softmax use the integer algorithms as FQ-ViT's IntLayerNorm and log-int softmax simulate
+ *     them; tensors stay float between ops, on the integer model's grids.
+ *   - Float scales (`floatScaleFakeQuantOps`), the counterpart the paper compares against: scales from
+ *     calibration, no power-of-two constraint. Linear inputs and outputs per tensor, weights per output
+ *     channel, LayerNorm input with PTF (a float base scale, 2^k per channel) and LayerNorm in float,
+ *     scores per tensor, probabilities as 4-bit log2 codes (P = 2^-q) or uniform uint8.
  */
-import { roundHalfUp, saturate } from "../arith.js";
+
+import { quantizeReal, roundHalfUp, saturate } from "../arith.js";
 import { LOG2_ZERO_CODE } from "../sim/golden/attention.js";
 import { Calibration, TapRecord } from "./calibration.js";
 import { floatOps } from "./float/float-ops.js";
-import { quantizeLinear } from "./linear.js";
-import { denormalizeRows, foldNormalization } from "./quantize-graph.js";
 import { ObserverMethod } from "./observers.js";
 import { VitOps } from "./ops.js";
-import { FloatGraph, FloatOp, consumers, ptfNormOf } from "./trace.js";
-import { QuantizedLayerNorm, fakeQuantLayerNorm, quantizeLayerNorm } from "./ops/layernorm.js";
-import { fakeQuantAttentionScores, fakeQuantSoftmax, quantizeAttentionScores, quantizeSoftmax } from "./ops/attention.js";
-import type { AttentionScoresParams } from "../sim/golden/attention.js";
+import { fakeQuantAttentionScores, fakeQuantSoftmax } from "./ops/attention.js";
+import { fakeQuantLayerNorm } from "./ops/layernorm.js";
 import { floatScale } from "./pot.js";
+import { QGraph, QLinear, QOp } from "./qgraph.js";
+import { denormalizeRows } from "./quantize-graph.js";
 
 export type ScaleMode = "pot" | "float";
 
@@ -48,25 +49,41 @@ export function fakeQuantize(x: Float32Array, scale: number, bits: number): Floa
   return y;
 }
 
-/** The activation scale of a tap: the observer's range, then PoT adaptive rounding or the float scale. */
-function activationScale(tap: TapRecord, s: QuantSettings): number {
-  return s.scale === "float" ? floatScale(tap.range(s.method), s.aBits) : 2 ** tap.exponent(s.method, s.aBits);
+/** Float-scale fake-quant: every scale from calibration, without the power-of-two constraint. */
+export function floatScaleFakeQuantOps(cal: Calibration, s: QuantSettings): VitOps {
+  const cache = new Map<string, unknown>();
+  const once = <T>(key: string, make: () => T): T => {
+    if (!cache.has(key)) cache.set(key, make());
+    return cache.get(key) as T;
+  };
+  const actScale = (name: string, kind: "input" | "output") => once(`${name}:${kind}`, () => floatScale(cal.tap(name, kind).range(s.method), s.aBits));
+  const ptfQuantize = (norm: string, x: Float32Array, dim: number): Float32Array => {
+    const scales = once(`${norm}:ptf`, () => floatPtfScales(cal.tap(norm, "input"), dim, s));
+    return Float32Array.from(x, (v, i) => saturate(roundHalfUp(v / scales[i % dim]), s.aBits) * scales[i % dim]);
+  };
+  return {
+    ...floatOps,
+    linear(name, x, rows, w, b, inF, outF) {
+      const wq = once(`${name}:weight`, () => fakeQuantizeRows(w, inF, minmaxWeightScales(w, inF, outF, s.wBits), s.wBits));
+      const y = floatOps.linear(name, fakeQuantize(x, actScale(name, "input"), s.aBits), rows, wq, b, inF, outF);
+      return fakeQuantize(y, actScale(name, "output"), s.aBits);
+    },
+    layerNorm: (name, x, rows, dim, gamma, beta, eps) => floatOps.layerNorm(name, ptfQuantize(name, x, dim), rows, dim, gamma, beta, eps),
+    attentionScores: (name, q, k, tokens, headDim, scale) =>
+      fakeQuantize(floatOps.attentionScores(name, q, k, tokens, headDim, scale), actScale(name, "output"), s.aBits),
+    softmax(name, scores, rows, cols) {
+      const p = floatOps.softmax(name, scores, rows, cols);
+      return s.attnBits === 4 ? log2Probabilities(p) : fakeQuantize(p, 1 / 255, 9); // unsigned 8-bit: 0..255 within int9
+    },
+  };
 }
 
-/** Per-output-channel weight scales: PoT by the adaptive rounding of quantizeLinear, or minmax floats. */
-function weightScales(name: string, w: Float32Array, bias: Float32Array | null, inF: number, outF: number, tap: TapRecord, s: QuantSettings): Float32Array {
-  if (s.scale === "pot") {
-    const q = quantizeLinear({
-      name, weight: w, bias: bias ?? new Float32Array(outF), inFeatures: inF, outFeatures: outF,
-      calibration: tap.sample().data, weightBits: s.wBits, accBits: 48,
-    });
-    return Float32Array.from(q.weightExponents, (e) => 2 ** e);
-  }
+function minmaxWeightScales(w: Float32Array, inF: number, outF: number, bits: number): Float32Array {
   const scales = new Float32Array(outF);
   for (let c = 0; c < outF; c++) {
     let m = 0;
     for (let i = 0; i < inF; i++) m = Math.max(m, Math.abs(w[c * inF + i]));
-    scales[c] = floatScale(m, s.wBits);
+    scales[c] = floatScale(m, bits);
   }
   return scales;
 }
@@ -117,125 +134,77 @@ function log2Probabilities(p: Float32Array): Float32Array {
   return y;
 }
 
-/**
- * The fake-quantized ops for a calibration and settings. Scales are derived once per layer, lazily.
- * With the traced graph, a residual add whose output only LayerNorms and adds read is quantized
- * there, with the LayerNorm's PTF scales, as the integer model holds its residual stream.
- */
-export function fakeQuantOps(cal: Calibration, s: QuantSettings, graph?: FloatGraph, input?: InputNormalization): VitOps {
-  const readers = graph ? consumers(graph) : new Map<string, FloatOp[]>();
-  /** The Linear reading a tensor first (through row selection), whose input grid the integer model gives it. */
-  const linearReader = (tensor: string): string | null => {
-    for (const op of readers.get(tensor) ?? []) {
-      if (op.kind === "linear") return op.name;
-      if (op.kind === "select_row") return linearReader(op.output);
-    }
-    return null;
-  };
-  const cache = new Map<string, unknown>();
-  const once = <T>(key: string, make: () => T): T => {
-    if (!cache.has(key)) cache.set(key, make());
-    return cache.get(key) as T;
-  };
-  const actScale = (name: string, kind: "input" | "output") => once(`${name}:${kind}`, () => activationScale(cal.tap(name, kind), s));
-  const probBits = s.attnBits;
-  /**
-   * The first Linear of a PoT model as the integer model runs it: the input normalization folded into
-   * its weights, so its input is the exact (pixel − 128) integers, not a quantized normalized image.
-   */
-  const foldedInputLinear = (name: string, x: Float32Array, rows: number, w: Float32Array, b: Float32Array | null, inF: number, outF: number) => {
-    const { patchArea, mean, std } = input!;
-    const folded = once(`${name}:folded`, () => {
-      const f = foldNormalization(w, b, inF, outF, patchArea, mean, std);
-      const layer = quantizeLinear({
-        name, weight: f.weight, bias: f.bias, inFeatures: inF, outFeatures: outF, weightBits: s.wBits, inputExponent: 0,
-        calibration: denormalizeRows(cal.tap(name, "input").sample().data, inF, patchArea, mean, std),
-      });
-      return { weight: fakeQuantizeRows(f.weight, inF, Float32Array.from(layer.weightExponents, (e) => 2 ** e), s.wBits), bias: f.bias };
-    });
-    const y = floatOps.linear(name, denormalizeRows(x, inF, patchArea, mean, std), rows, folded.weight, folded.bias, inF, outF);
-    return fakeQuantize(y, actScale(name, "output"), s.aBits);
-  };
-  /** The integer LayerNorm of a PoT model, from the same calibration data as the QGraph's. */
-  const intLayerNorm = (name: string, gamma: Float32Array, beta: Float32Array, eps: number, dim: number): QuantizedLayerNorm =>
-    once(`${name}:int`, () => {
-      const { data, rows } = cal.tap(name, "input").sample();
-      return quantizeLayerNorm({ name, gamma, beta, eps, calibrationInput: data, rows, dim, inputExponent: producerNormExponent(name) });
-    });
-  /** A LayerNorm reading another LayerNorm's output takes that output's one exponent, as in the QGraph. */
-  const producerNormExponent = (name: string): number | undefined => {
-    const op = graph?.ops.find((o) => o.kind === "layernorm" && o.name === name);
-    const producer = op && graph!.ops.find((o) => o.output === op.inputs[0]);
-    if (producer?.kind !== "layernorm") return undefined;
-    return intLayerNorm(producer.name, producer.gamma, producer.beta, producer.eps, producer.dim).outputExponent;
-  };
-  const ptfScales = (norm: string, dim: number): Float32Array =>
-    once(`${norm}:ptf`, () => {
-      if (s.scale === "float") return floatPtfScales(cal.tap(norm, "input"), dim, s);
-      const op = graph?.ops.find((o) => o.kind === "layernorm" && o.name === norm);
-      if (op?.kind !== "layernorm") throw new Error(`fake-quant: no LayerNorm ${norm} in the traced graph`);
-      const q = intLayerNorm(norm, op.gamma, op.beta, op.eps, dim);
-      return Float32Array.from(q.params.k, (k) => 2 ** (q.inputExponent - 3 + k));
-    });
-  const ptfQuantize = (norm: string, x: Float32Array, dim: number): Float32Array => {
-    const scales = ptfScales(norm, dim);
-    const xq = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      const sc = scales[i % dim];
-      xq[i] = saturate(roundHalfUp(x[i] / sc), s.aBits) * sc;
-    }
-    return xq;
-  };
+/** Quantize-dequantize on per-column exponents (a QGraph tensor's grid). */
+function onGrid(x: Float32Array, exponents: Int32Array, bits: number): Float32Array {
+  const cols = exponents.length;
+  return Float32Array.from(x, (v, i) => quantizeReal(v, exponents[i % cols], bits) * 2 ** exponents[i % cols]);
+}
 
+/**
+ * PoT fake-quant on the QGraph's scales: each op's output on the grid of the QGraph tensor it
+ * produces, weights and biases the QGraph's integers times their scales, the first Linear on the
+ * (pixel − 128) integers its folded weights take, LayerNorm and softmax by their integer algorithms.
+ */
+export function potFakeQuantOps(graph: QGraph, input: InputNormalization): VitOps {
+  const ops = new Map(graph.ops.map((o) => [o.name, o]));
+  const grids = new Map(graph.tensors.map((t) => [t.name, t]));
+  const op = <K extends QOp["kind"]>(name: string, kind: K): Extract<QOp, { kind: K }> => {
+    const o = ops.get(name);
+    if (o?.kind !== kind) throw new Error(`fake-quant: the QGraph has no ${kind} op ${name}`);
+    return o as Extract<QOp, { kind: K }>;
+  };
+  const grid = (tensor: string, x: Float32Array): Float32Array => {
+    const t = grids.get(tensor)!;
+    return t.bits > 8 ? x : onGrid(x, t.exponents, t.bits);
+  };
+  const weights = new Map<string, { w: Float32Array; b: Float32Array }>();
+  const dequantized = (l: QLinear) => {
+    let d = weights.get(l.name);
+    if (!d) {
+      const scale = (c: number) => 2 ** l.weightExponents[c];
+      d = {
+        w: Float32Array.from(l.weight, (v, i) => v * scale(Math.floor(i / l.inFeatures))),
+        b: Float32Array.from(l.bias, (v, c) => v * 2 ** (l.input.exponent + l.weightExponents[c])),
+      };
+      weights.set(l.name, d);
+    }
+    return d;
+  };
+  const first = graph.ops.find((o) => o.kind === "linear")?.name;
+  /** A constant (class token, position embedding) as the integer model holds it. */
+  const constant = (tensor: string): Float32Array | null => {
+    const t = grids.get(tensor);
+    return t?.data ? Float32Array.from(t.data, (v, i) => v * 2 ** t.exponents[i % t.cols]) : null;
+  };
   return {
-    linear(name, x, rows, w, b, inF, outF) {
-      if (input && graph && s.scale === "pot" && graph.ops[0]?.name === name) return foldedInputLinear(name, x, rows, w, b, inF, outF);
-      const wq = once(`${name}:weight`, () => fakeQuantizeRows(w, inF, weightScales(name, w, b, inF, outF, cal.tap(name, "input"), s), s.wBits));
-      const y = floatOps.linear(name, fakeQuantize(x, actScale(name, "input"), s.aBits), rows, wq, b, inF, outF);
-      return fakeQuantize(y, actScale(name, "output"), s.aBits);
+    ...floatOps,
+    linear(name, x, rows, _w, _b, inF, outF) {
+      const q = op(name, "linear");
+      const { w, b } = dequantized(q.layer);
+      const xq = name === first ? denormalizeRows(x, inF, input.patchArea, input.mean, input.std) : onGrid(x, new Int32Array(inF).fill(q.layer.input.exponent), 8);
+      return grid(q.output, floatOps.linear(name, xq, rows, w, b, inF, outF));
     },
-    layerNorm(name, x, rows, dim, gamma, beta, eps) {
-      if (s.scale === "float") return floatOps.layerNorm(name, ptfQuantize(name, x, dim), rows, dim, gamma, beta, eps);
-      // PoT: the integer LayerNorm core on the PTF integers, as FQ-ViT's IntLayerNorm simulates it
-      return fakeQuantLayerNorm(intLayerNorm(name, gamma, beta, eps, dim), x, rows);
+    layerNorm(name, x, rows, dim) {
+      const q = op(name, "layernorm");
+      const inExp = grids.get(q.inputs[0])!.exponents;
+      // the PTF base exponent α: channel c of the input is at α − 3 + k[c]
+      const layer = { name, dim, inputExponent: inExp[0] - q.params.k[0] + 3, outputExponent: grids.get(q.output)!.exponents[0], params: q.params };
+      return fakeQuantLayerNorm(layer, x, rows);
     },
-    attentionScores(name, q, k, tokens, headDim, scale) {
-      if (s.scale === "float") return fakeQuantize(floatOps.attentionScores(name, q, k, tokens, headDim, scale), actScale(name, "output"), s.aBits);
-      // PoT: Q and K are slices of the qkv Linear's output, at its exponent
-      const qkvExponent = Math.log2(actScale(name.replace(/\.head\d+$/, ".qkv"), "output"));
-      const p = once(`${name}:scores`, () =>
-        quantizeAttentionScores({
-          name, tokens, headDim, qExponent: qkvExponent, kExponent: qkvExponent, scale, calibration: cal.tap(name, "output").sample().data,
-        }),
-      );
-      return fakeQuantAttentionScores(p, q, k, tokens);
+    attentionScores: (name, qm, km, tokens) => fakeQuantAttentionScores(op(`${name}.scores`, "attn_scores").params, qm, km, tokens),
+    softmax: (name, scores, rows, cols) => fakeQuantSoftmax(op(`${name}.softmax`, "softmax").params, scores, rows, cols),
+    attentionValues(name, p, v, tokens, headDim) {
+      const q = op(`${name}.values`, "attn_values");
+      return grid(q.output, floatOps.attentionValues(name, p, v, tokens, headDim));
     },
-    softmax(name, scores, rows, cols) {
-      if (s.scale === "pot") {
-        // the log-int softmax of FQ-ViT: integer exp and log2 on the score integers
-        const sp = once(`${name}:softmax`, () => {
-          const sc = cache.get(`${name}:scores`) as AttentionScoresParams;
-          return quantizeSoftmax({ name, attnBits: s.attnBits, scoreExponent: sc.scoreExponent, scoreResidual: sc.scaleResidual });
-        });
-        return fakeQuantSoftmax(sp, scores, rows, cols);
-      }
-      const p = floatOps.softmax(name, scores, rows, cols);
-      return probBits === 4 ? log2Probabilities(p) : fakeQuantize(p, 1 / 255, 9); // unsigned 8-bit: 0..255 within int9
-    },
-    attentionValues: (name, p, v, tokens, headDim) => floatOps.attentionValues(name, p, v, tokens, headDim),
-    activation: (name, kind, x) => floatOps.activation(name, kind, x),
+    activation: (name, kind, x) => grid(op(name, "lut").output, floatOps.activation(name, kind, x)),
     add(name, a, b) {
-      const y = floatOps.add(name, a, b);
-      if (!graph || s.scale === "float") return y;
-      // the integer model holds every add's output: per channel for a LayerNorm, else on the next Linear's grid
-      const norm = ptfNormOf(graph, name, readers);
-      if (norm) return ptfQuantize(norm.name, y, norm.dim);
-      const linear = linearReader(name);
-      return linear ? fakeQuantize(y, actScale(linear, "input"), s.aBits) : y;
+      const q = op(name, "add");
+      return grid(q.output, floatOps.add(name, a, constant(q.inputs[1]) ?? b));
     },
-    sliceCols: floatOps.sliceCols,
-    concatCols: floatOps.concatCols,
-    prependRow: floatOps.prependRow,
-    selectRow: floatOps.selectRow,
+    prependRow(name, row, x, rows, cols) {
+      const q = op(name, "prepend_row");
+      return floatOps.prependRow(name, constant(q.inputs[0]) ?? row, x, rows, cols);
+    },
   };
 }

@@ -5,7 +5,7 @@
 import { runGolden } from "../sim/golden/model.js";
 import { Calibration, recordingOps } from "./calibration.js";
 import { Checkpoint } from "./checkpoint.js";
-import { QuantSettings, fakeQuantOps } from "./fakequant.js";
+import { QuantSettings, floatScaleFakeQuantOps, potFakeQuantOps } from "./fakequant.js";
 import { floatOps } from "./float/float-ops.js";
 import { forwardVit } from "./float/vit.js";
 import { VitOps } from "./ops.js";
@@ -58,17 +58,13 @@ export function quantizeModel(
   if (calibrationImages.length === 0) throw new Error("quantizeModel: no calibration images");
   const calibration = calibrate(ckpt, calibrationImages, settings);
   const floatGraph = traceModel(ckpt, calibrationImages[0]);
-  return {
-    settings,
-    calibration,
-    floatGraph,
-    fakeQuant: fakeQuantOps(calibration, settings, floatGraph, {
-      patchArea: ckpt.config.architecture.patch_size ** 2,
-      mean: ckpt.config.preprocess.mean,
-      std: ckpt.config.preprocess.std,
-    }),
-    qgraph: settings.scale === "pot" ? quantizeGraph(ckpt, floatGraph, calibration, settings, resize) : null,
-  };
+  if (settings.scale === "float") {
+    return { settings, calibration, floatGraph, fakeQuant: floatScaleFakeQuantOps(calibration, settings), qgraph: null };
+  }
+  const qgraph = quantizeGraph(ckpt, floatGraph, calibration, settings, resize);
+  const { patch_size } = ckpt.config.architecture;
+  const { mean, std } = ckpt.config.preprocess;
+  return { settings, calibration, floatGraph, fakeQuant: potFakeQuantOps(qgraph, { patchArea: patch_size ** 2, mean, std }), qgraph };
 }
 
 function argmax(v: ArrayLike<number>): number {

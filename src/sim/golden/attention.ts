@@ -3,8 +3,9 @@
  * attention·V"): int8 Q·Kᵀ requantized to int8 scores; the softmax core's integer exp, row sum and
  * either 4-bit log2 codes (default) or uint8 uniform probabilities; and attention·V as a
  * shift-accumulate (log2 codes) or a multiply-accumulate (uint8). Integers only: every value is an
- * integer held exactly in a double (or a BigInt for the one per-row square root), and the only
- * divisions are by powers of two or are written out as restoring divisions, as the hardware does them.
+ * integer held exactly in a double (the one per-row square root takes its 61-bit radicand in two
+ * halves), and the only divisions are by powers of two or are written out as restoring divisions, as
+ * the hardware does them.
  */
 import { pow2, requantize, shiftRound } from "../../arith.js";
 import { P2vitError, check } from "../../util/errors.js";
@@ -152,7 +153,7 @@ export function intExp(d: number, p: SoftmaxParams): number {
     }
   }
   const base = p.polyB - rem;
-  return Math.floor((base * base + p.polyC) / 2 ** (z + p.polyShift));
+  return Math.floor((base * base + p.polyC) / pow2(z + p.polyShift)); // pow2: a table, not a call to pow
 }
 
 /** Int8 scores lie 0..255 below their row maximum. */
@@ -182,25 +183,40 @@ function rowExp(scores: Int8Array, row: number, cols: number, expOf: Int32Array,
   return sum;
 }
 
+/** floorSqrt2Times takes S < 2^31 (a softmax row sum is below 2^30): 2·S² < 2^63, 32 base-4 digits. */
+const SQRT_MAX_SUM = 2 ** 31;
+const SQRT_DIGITS = 32;
+
 /**
  * R = floor(√2 · S) = isqrt(2·S²), by the digit-by-digit square root (compare, subtract, shift), once
- * per row. 2·S² reaches 2^61, beyond a double's exact integers, hence BigInt.
+ * per row: two bits of 2·S² are brought down per step, from the top. 2·S² itself is beyond a double's
+ * exact integers, so it is formed as hi · 2^32 + lo from S = a · 2^16 + b:
+ * 2·S² = 2a² · 2^32 + ab · 2^18 + 2b², each partial product exact. The remainder stays below
+ * 2 · root + 2 and the trial 4 · root + 1 below 2^34, so the steps themselves are exact in doubles.
  */
 export function floorSqrt2Times(sum: number): number {
-  const n = 2n * BigInt(sum) * BigInt(sum);
-  let bit = 1n;
-  while (bit * 4n <= n) bit *= 4n;
-  let rem = n;
-  let root = 0n;
-  for (; bit > 0n; bit >>= 2n) {
-    if (rem >= root + bit) {
-      rem -= root + bit;
-      root = (root >> 1n) + bit;
+  check(Number.isInteger(sum) && sum >= 0 && sum < SQRT_MAX_SUM, () => `floorSqrt2Times: expected an integer from 0 to 2^31 − 1, got ${sum}`);
+  const a = sum >>> 16;
+  const b = sum & 0xffff;
+  const ab = a * b; // < 2^31
+  const low = (ab & 0x3fff) * 2 ** 18 + 2 * b * b; // < 2^34
+  const carry = Math.floor(low / 2 ** 32);
+  const lo = low - carry * 2 ** 32;
+  const hi = 2 * a * a + (ab >>> 14) + carry; // < 2^32
+  let rem = 0;
+  let root = 0;
+  for (let i = SQRT_DIGITS - 1; i >= 0; i--) {
+    const digit = i >= 16 ? (hi >>> (2 * i - 32)) & 3 : (lo >>> (2 * i)) & 3;
+    rem = rem * 4 + digit;
+    const trial = root * 4 + 1;
+    if (rem >= trial) {
+      rem -= trial;
+      root = root * 2 + 1;
     } else {
-      root >>= 1n;
+      root *= 2;
     }
   }
-  return Number(root);
+  return root;
 }
 
 /**
@@ -291,8 +307,8 @@ function rowWeights(probs: Uint8Array, t: number, tokens: number, weights: Int32
 }
 
 /**
- * acc[d] = Σ_j wRow[j] · Vᵀ[d][j] for every d: four columns per pass over the weights, each sum exact
- * (|acc| ≤ 1024 · 2^14 · 128 = 2^31 in doubles, far inside 2^53).
+ * acc[d] = Σ_j wRow[j] · Vᵀ[d][j] for every d: four columns per pass over the weights. Each sum is
+ * exact in doubles and fits the Int32Array: −2^31 = 1024 · 2^14 · −128 ≤ acc ≤ 1024 · 2^14 · 127.
  */
 function rowSums(wRow: Int32Array, vt: Int8Array, tokens: number, headDim: number, acc: Int32Array): void {
   let d = 0;
