@@ -10,7 +10,7 @@
  *     scores per tensor, probabilities as 4-bit log2 codes (P = 2^-q) or uniform uint8.
  */
 
-import { quantizeReal, roundHalfUp, saturate } from "../arith.js";
+import { pow2, roundHalfUp, saturate } from "../arith.js";
 import { LOG2_ZERO_CODE } from "../sim/golden/attention.js";
 import { Calibration, TapRecord } from "./calibration.js";
 import { floatOps } from "./float/float-ops.js";
@@ -134,10 +134,18 @@ function log2Probabilities(p: Float32Array): Float32Array {
   return y;
 }
 
-/** Quantize-dequantize on per-column exponents (a QGraph tensor's grid). */
+/** Quantize-dequantize on per-column exponents (a QGraph tensor's grid), as quantizeReal rounds. */
 function onGrid(x: Float32Array, exponents: Int32Array, bits: number): Float32Array {
   const cols = exponents.length;
-  return Float32Array.from(x, (v, i) => quantizeReal(v, exponents[i % cols], bits) * 2 ** exponents[i % cols]);
+  const step = Float64Array.from(exponents, (e) => pow2(e));
+  const inverse = Float64Array.from(exponents, (e) => pow2(-e));
+  const hi = pow2(bits - 1) - 1;
+  const y = new Float32Array(x.length);
+  for (let i = 0, c = 0; i < x.length; i++, c = c + 1 === cols ? 0 : c + 1) {
+    const q = Math.floor(x[i] * inverse[c] + 0.5);
+    y[i] = (q > hi ? hi : q < -hi - 1 ? -hi - 1 : q) * step[c];
+  }
+  return y;
 }
 
 /**
