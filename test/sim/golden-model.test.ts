@@ -15,8 +15,8 @@ import { runGolden } from "../../src/sim/golden/model.js";
 import { REPO } from "../paths.js";
 
 const GOLDEN_ENTRY = join(REPO, "src", "sim", "golden", "model.ts");
-/** What the golden path may import: its own kernels, the arithmetic spec, and plain helpers. */
-const ALLOWED = [/^src\/sim\/golden\//, /^src\/arith\.ts$/, /^src\/util\/(errors|matrix)\.ts$/];
+/** What the golden path may import: its own kernels, the arithmetic spec, and plain helpers (errors, data movement, WebAssembly byte encoding). */
+const ALLOWED = [/^src\/sim\/golden\//, /^src\/arith\.ts$/, /^src\/util\/(errors|matrix|wasm)\.ts$/];
 
 function importClosure(entry: string): Map<string, string> {
   const seen = new Map<string, string>();

@@ -8,6 +8,7 @@
  * which add nothing to any sum. Each 2 × 4 block of outputs is held in eight 4-lane accumulators
  * (8 + 2 + 4 vector registers: no spills on x86-64's sixteen), summed across lanes at the end.
  */
+import { name, section, sleb, uleb, vec } from "../../util/wasm.js";
 
 // --- WebAssembly binary encoding: the few opcodes the kernel needs -----------------------------------
 const I32 = 0x7f;
@@ -36,40 +37,6 @@ const SIMD = { v128Load: 0x00, v128Const: 0x0c, f32x4ExtractLane: 0x1f, f32x4Add
 /** log2 of the alignment promised to loads and stores: floats are 4-byte aligned. */
 const ALIGN_4 = 2;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 of a small non-negative constant (below 2^31). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if (n === 0 && (byte & 0x40) === 0) return [...out, byte];
-    out.push(byte | 0x80);
-  }
-}
-
-function name(s: string): number[] {
-  const bytes = [...Buffer.from(s, "utf8")];
-  return [...uleb(bytes.length), ...bytes];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
 
 const get = (l: number) => [OP.localGet, ...uleb(l)];
 const set = (l: number) => [OP.localSet, ...uleb(l)];

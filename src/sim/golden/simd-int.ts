@@ -14,6 +14,7 @@
  * meets a zero weight and adds nothing); padded rows and channels give outputs nobody reads, so x's
  * padding and the bias's are left as the memory holds them.
  */
+import { name, section, sleb, uleb, vec } from "../../util/wasm.js";
 
 // --- WebAssembly binary encoding: the few opcodes the kernel needs -----------------------------------
 const I32 = 0x7f;
@@ -41,40 +42,6 @@ const SIMD = { v128Load: 0x00, v128Const: 0x0c, i32x4ExtractLane: 0x1b, i32x4Add
 const ALIGN_16 = 4;
 const ALIGN_4 = 2;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 of a small non-negative constant (below 2^31). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if (n === 0 && (byte & 0x40) === 0) return [...out, byte];
-    out.push(byte | 0x80);
-  }
-}
-
-/** An export name: ASCII only, so one byte per character. */
-function name(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
 
 const get = (l: number) => [OP.localGet, ...uleb(l)];
 const set = (l: number) => [OP.localSet, ...uleb(l)];
