@@ -185,7 +185,6 @@ async function main(): Promise<void> {
     results.push({ name: t.name, seconds, resources });
     console.log(row(t.name, resources, seconds, width));
   }
-  const find = (prefix: string) => results.find((r) => r.name.startsWith(prefix));
   const shift = results.find((r) => r.name.startsWith("requant_bank "));
   const mult = results.find((r) => r.name.startsWith("requant_mult_bank ") && !r.name.endsWith("nodsp"));
   const multLut = results.find((r) => r.name.startsWith("requant_mult_bank ") && r.name.endsWith("nodsp"));

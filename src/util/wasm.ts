@@ -39,3 +39,49 @@ export function section(id: number, body: number[]): number[] {
 export function vec(items: number[][]): number[] {
   return [...uleb(items.length), ...items.flat()];
 }
+
+export const I32 = 0x7f;
+export const V128 = 0x7b;
+const FUNC_TYPE = 0x60;
+const PAGE_BYTES = 65536;
+
+/**
+ * A module of one exported function, `params` i32 parameters and no result, with `i32Locals` and
+ * `v128Locals` locals and the given body (without its final `end`), and an exported growable memory.
+ */
+export function singleFunctionModule(exportName: string, params: number, i32Locals: number, v128Locals: number, body: number[]): Uint8Array {
+  const code = [...vec([[...uleb(i32Locals), I32], [...uleb(v128Locals), V128]]), ...body, 0x0b];
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+    ...section(1, vec([[FUNC_TYPE, ...vec(new Array(params).fill([I32])), ...vec([])]])), // type: (i32 × params) → ()
+    ...section(3, vec([uleb(0)])), // function 0 has type 0
+    ...section(5, vec([[0x00, ...uleb(1)]])), // one memory, at least one page, growable
+    ...section(7, vec([[...name(exportName), 0x00, ...uleb(0)], [...name("memory"), 0x02, ...uleb(0)]])),
+    ...section(10, vec([[...uleb(code.length), ...code]])),
+  ]);
+}
+
+// The project compiles against the ES2022 library, which has no WebAssembly types: these are the few
+// members used, on the global object that Node provides.
+export interface WasmMemory {
+  buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+
+/** The module's exports, or null where the engine has no WebAssembly or rejects the module (no SIMD). */
+export function instantiate(bytes: Uint8Array): Record<string, unknown> | null {
+  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (wasm === undefined || !wasm.validate(bytes)) return null;
+  return new wasm.Instance(new wasm.Module(bytes)).exports;
+}
+
+/** Grows `memory` until it holds at least `bytes` bytes (growing detaches views of the old buffer). */
+export function ensureMemory(memory: WasmMemory, bytes: number): void {
+  const missing = bytes - memory.buffer.byteLength;
+  if (missing > 0) memory.grow(Math.ceil(missing / PAGE_BYTES));
+}

@@ -8,12 +8,9 @@
  * which add nothing to any sum. Each 2 × 4 block of outputs is held in eight 4-lane accumulators
  * (8 + 2 + 4 vector registers: no spills on x86-64's sixteen), summed across lanes at the end.
  */
-import { name, section, sleb, uleb, vec } from "../../util/wasm.js";
+import { WasmMemory, ensureMemory, instantiate, singleFunctionModule, sleb, uleb } from "../../util/wasm.js";
 
 // --- WebAssembly binary encoding: the few opcodes the kernel needs -----------------------------------
-const I32 = 0x7f;
-const V128 = 0x7b;
-const FUNC_TYPE = 0x60;
 const EMPTY_BLOCK = 0x40;
 const OP = {
   block: 0x02,
@@ -110,31 +107,10 @@ function kernelBody(): number[] {
 }
 
 function kernelModule(): Uint8Array {
-  const body = [...vec([[...uleb(I32_LOCALS), I32], [...uleb(V128_LOCALS), V128]]), ...kernelBody(), OP.end];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
-    ...section(1, vec([[FUNC_TYPE, ...vec(new Array(6).fill([I32])), ...vec([])]])), // type: (i32 × 6) → ()
-    ...section(3, vec([uleb(0)])), // function 0 has type 0
-    ...section(5, vec([[0x00, ...uleb(1)]])), // one memory, at least one page, growable
-    ...section(7, vec([[...name("mm"), 0x00, ...uleb(0)], [...name("memory"), 0x02, ...uleb(0)]])),
-    ...section(10, vec([[...uleb(body.length), ...body]])),
-  ]);
+  return singleFunctionModule("mm", 6, I32_LOCALS, V128_LOCALS, kernelBody());
 }
 
 // --- The JavaScript side ----------------------------------------------------------------------------------
-const PAGE_BYTES = 65536;
-
-// The project compiles against the ES2022 library, which has no WebAssembly types: these are the few
-// members used, on the global object that Node provides.
-interface WasmMemory {
-  buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface Kernel {
   mm: (x: number, w: number, out: number, rows: number, k: number, outF: number) => void;
@@ -146,7 +122,8 @@ let kernel: Kernel | null = null;
 /** The kernel, compiled on first use (well under a millisecond: the module is under 1 kB). */
 function instance(): Kernel {
   if (kernel === null) {
-    const exports = new wasm.Instance(new wasm.Module(kernelModule())).exports;
+    const exports = instantiate(kernelModule());
+    if (exports === null) throw new Error("this JavaScript engine has no WebAssembly SIMD");
     kernel = { mm: exports.mm as Kernel["mm"], memory: exports.memory as WasmMemory };
   }
   return kernel;
@@ -159,8 +136,7 @@ let view: Float32Array | null = null;
 /** A float32 view of the kernel's memory with room for `floats` values, growing the memory if needed. */
 function memoryFor(floats: number): Float32Array {
   const { memory } = instance();
-  const missing = floats * 4 - memory.buffer.byteLength;
-  if (missing > 0) memory.grow(Math.ceil(missing / PAGE_BYTES));
+  ensureMemory(memory, floats * 4);
   // Growing detaches the old buffer, so a view is taken (once) for each buffer the memory has had.
   if (view === null || view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
   return view;

@@ -14,12 +14,9 @@
  * meets a zero weight and adds nothing); padded rows and channels give outputs nobody reads, so x's
  * padding and the bias's are left as the memory holds them.
  */
-import { name, section, sleb, uleb, vec } from "../../util/wasm.js";
+import { WasmMemory, ensureMemory, instantiate, singleFunctionModule, sleb, uleb } from "../../util/wasm.js";
 
 // --- WebAssembly binary encoding: the few opcodes the kernel needs -----------------------------------
-const I32 = 0x7f;
-const V128 = 0x7b;
-const FUNC_TYPE = 0x60;
 const EMPTY_BLOCK = 0x40;
 const OP = {
   loop: 0x03,
@@ -155,31 +152,10 @@ function kernelBody(): number[] {
 }
 
 function kernelModule(): Uint8Array {
-  const body = [...vec([[...uleb(I32_LOCALS), I32], [...uleb(V128_LOCALS), V128]]), ...kernelBody(), OP.end];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
-    ...section(1, vec([[FUNC_TYPE, ...vec(new Array(7).fill([I32])), ...vec([])]])), // type: (i32 × 7) → ()
-    ...section(3, vec([uleb(0)])), // function 0 has type 0
-    ...section(5, vec([[0x00, ...uleb(1)]])), // one memory, at least one page, growable
-    ...section(7, vec([[...name("gemm"), 0x00, ...uleb(0)], [...name("memory"), 0x02, ...uleb(0)]])),
-    ...section(10, vec([[...uleb(body.length), ...body]])),
-  ]);
+  return singleFunctionModule("gemm", 7, I32_LOCALS, V128_LOCALS, kernelBody());
 }
 
 // --- The JavaScript side ----------------------------------------------------------------------------------
-const PAGE_BYTES = 65536;
-
-// The project compiles against the ES2022 library, which has no WebAssembly types: these are the few
-// members used, on the global object that Node provides.
-interface WasmMemory {
-  buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
 
 interface Kernel {
   gemm: (x: number, w: number, bias: number, out: number, rows: number, rowBytes: number, channels: number) => void;
@@ -191,15 +167,9 @@ let kernel: Kernel | null | undefined;
 
 function instance(): Kernel | null {
   if (kernel === undefined) {
-    const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-    const bytes = kernelModule();
-    // validate() is false where the engine lacks SIMD: the caller then keeps its JavaScript kernel.
-    if (wasm === undefined || !wasm.validate(bytes)) {
-      kernel = null;
-    } else {
-      const exports = new wasm.Instance(new wasm.Module(bytes)).exports;
-      kernel = { gemm: exports.gemm as Kernel["gemm"], memory: exports.memory as WasmMemory };
-    }
+    // null where the engine lacks SIMD: the caller then keeps its JavaScript kernel
+    const exports = instantiate(kernelModule());
+    kernel = exports === null ? null : { gemm: exports.gemm as Kernel["gemm"], memory: exports.memory as WasmMemory };
   }
   return kernel;
 }
@@ -258,8 +228,7 @@ let view16 = new Int16Array(0);
 let view32 = new Int32Array(0);
 
 function memoryFor(kernelMemory: WasmMemory, bytes: number): void {
-  const missing = bytes - kernelMemory.buffer.byteLength;
-  if (missing > 0) kernelMemory.grow(roundUp(missing, PAGE_BYTES) / PAGE_BYTES);
+  ensureMemory(kernelMemory, bytes);
   if (view16.buffer !== kernelMemory.buffer) {
     view16 = new Int16Array(kernelMemory.buffer);
     view32 = new Int32Array(kernelMemory.buffer);
