@@ -117,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
         quantOptions(y)
           .option("quant", { type: "boolean", default: false, describe: "quantize (else: the float model alone)" })
           .option("limit", { type: "number", describe: "evaluate only the first N evaluation images" })
-          .option("workers", { type: "number", describe: "worker threads for the float model (default: one per core when it pays)" })
+          .option("workers", { type: "number", describe: "worker threads (default: one per core when it pays)" })
           .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
       async (args) => {
         if (!args.quant) {
@@ -125,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
           return;
         }
         const q = quantArgs(args);
-        const result = await runQuantEvaluation(q, !args.json && process.stderr.isTTY ? progress : undefined);
+        const result = await runQuantEvaluation(q, !args.json && process.stderr.isTTY ? progress : undefined, args.workers);
         if (!args.json && process.stderr.isTTY) process.stderr.write("\n");
         if (result.note) console.error(result.note);
         console.log(args.json ? JSON.stringify(quantJson(result, q)) : formatQuantResult(result));
