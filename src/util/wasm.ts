@@ -40,6 +40,15 @@ export function vec(items: number[][]): number[] {
   return [...uleb(items.length), ...items.flat()];
 }
 
+/** The instructions both kernels use for locals, constants and the SIMD prefix. */
+export const get = (local: number): number[] => [0x20, ...uleb(local)];
+export const set = (local: number): number[] => [0x21, ...uleb(local)];
+export const tee = (local: number): number[] => [0x22, ...uleb(local)];
+export const i32 = (value: number): number[] => [0x41, ...sleb(value)];
+export const simd = (op: number): number[] => [0xfd, ...uleb(op)];
+/** v128.const of sixteen zero bytes. */
+export const zeroV128: readonly number[] = [...simd(0x0c), ...new Array<number>(16).fill(0)];
+
 export const I32 = 0x7f;
 export const V128 = 0x7b;
 const FUNC_TYPE = 0x60;

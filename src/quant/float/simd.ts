@@ -8,7 +8,7 @@
  * which add nothing to any sum. Each 2 × 4 block of outputs is held in eight 4-lane accumulators
  * (8 + 2 + 4 vector registers: no spills on x86-64's sixteen), summed across lanes at the end.
  */
-import { WasmMemory, ensureMemory, instantiate, singleFunctionModule, sleb, uleb } from "../../util/wasm.js";
+import { WasmMemory, ensureMemory, get, i32, instantiate, set, simd, singleFunctionModule, tee, uleb, zeroV128 } from "../../util/wasm.js";
 
 // --- WebAssembly binary encoding: the few opcodes the kernel needs -----------------------------------
 const EMPTY_BLOCK = 0x40;
@@ -18,31 +18,19 @@ const OP = {
   br: 0x0c,
   brIf: 0x0d,
   end: 0x0b,
-  localGet: 0x20,
-  localSet: 0x21,
-  localTee: 0x22,
-  i32Const: 0x41,
   i32GeU: 0x4f,
   i32Add: 0x6a,
   i32Mul: 0x6c,
   i32Shl: 0x74,
   f32Add: 0x92,
   f32Store: 0x38,
-  simd: 0xfd,
 } as const;
-const SIMD = { v128Load: 0x00, v128Const: 0x0c, f32x4ExtractLane: 0x1f, f32x4Add: 0xe4, f32x4Mul: 0xe6 } as const;
+const SIMD = { v128Load: 0x00, f32x4ExtractLane: 0x1f, f32x4Add: 0xe4, f32x4Mul: 0xe6 } as const;
 /** log2 of the alignment promised to loads and stores: floats are 4-byte aligned. */
 const ALIGN_4 = 2;
 
-
-const get = (l: number) => [OP.localGet, ...uleb(l)];
-const set = (l: number) => [OP.localSet, ...uleb(l)];
-const tee = (l: number) => [OP.localTee, ...uleb(l)];
-const i32 = (v: number) => [OP.i32Const, ...sleb(v)];
-const simd = (op: number) => [OP.simd, ...uleb(op)];
 const v128Load = (offset = 0) => [...simd(SIMD.v128Load), ALIGN_4, ...uleb(offset)];
 const f32Store = (offset: number) => [OP.f32Store, ALIGN_4, ...uleb(offset)];
-const zeroV128 = [...simd(SIMD.v128Const), ...new Array<number>(16).fill(0)];
 
 /** for (counter = 0; counter < limit; counter += step) body — `limit` and `step` are instruction lists. */
 function forUp(counter: number, limit: number[], step: number[], body: number[]): number[] {

@@ -14,7 +14,7 @@
  * meets a zero weight and adds nothing); padded rows and channels give outputs nobody reads, so x's
  * padding and the bias's are left as the memory holds them.
  */
-import { WasmMemory, ensureMemory, instantiate, singleFunctionModule, sleb, uleb } from "../../util/wasm.js";
+import { WasmMemory, ensureMemory, get, i32, instantiate, set, simd, singleFunctionModule, tee, uleb, zeroV128 } from "../../util/wasm.js";
 
 // --- WebAssembly binary encoding: the few opcodes the kernel needs -----------------------------------
 const EMPTY_BLOCK = 0x40;
@@ -22,33 +22,21 @@ const OP = {
   loop: 0x03,
   brIf: 0x0d,
   end: 0x0b,
-  localGet: 0x20,
-  localSet: 0x21,
-  localTee: 0x22,
   i32Load: 0x28,
   i32Store: 0x36,
-  i32Const: 0x41,
   i32LtU: 0x49,
   i32Add: 0x6a,
   i32Mul: 0x6c,
   i32Shl: 0x74,
-  simd: 0xfd,
 } as const;
-const SIMD = { v128Load: 0x00, v128Const: 0x0c, i32x4ExtractLane: 0x1b, i32x4Add: 0xae, i32x4DotI16x8S: 0xba } as const;
+const SIMD = { v128Load: 0x00, i32x4ExtractLane: 0x1b, i32x4Add: 0xae, i32x4DotI16x8S: 0xba } as const;
 /** log2 of the alignment promised to loads and stores: every region below starts 16-byte aligned. */
 const ALIGN_16 = 4;
 const ALIGN_4 = 2;
 
-
-const get = (l: number) => [OP.localGet, ...uleb(l)];
-const set = (l: number) => [OP.localSet, ...uleb(l)];
-const tee = (l: number) => [OP.localTee, ...uleb(l)];
-const i32 = (v: number) => [OP.i32Const, ...sleb(v)];
-const simd = (op: number) => [OP.simd, ...uleb(op)];
 const v128Load = (offset = 0) => [...simd(SIMD.v128Load), ALIGN_16, ...uleb(offset)];
 const i32Load = (offset: number) => [OP.i32Load, ALIGN_4, ...uleb(offset)];
 const i32Store = (offset: number) => [OP.i32Store, ALIGN_4, ...uleb(offset)];
-const zeroV128 = [...simd(SIMD.v128Const), ...new Array<number>(16).fill(0)];
 
 /**
  * counter = 0; do { body; counter += step } while (counter < limit): one branch per iteration. Every
