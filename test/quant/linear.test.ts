@@ -4,6 +4,7 @@ import { fakeQuantLinear, quantizeLinear, type QuantizeLinearOptions } from "../
 import { floatScale, maxAbs, quantizeTensor } from "../../src/quant/pot.js";
 import { P2vitError } from "../../src/util/errors.js";
 import { gaussian, seededRandom } from "../../src/util/random.js";
+import { sqnrDb } from "../sqnr.js";
 
 interface RandomLayer {
   opts: QuantizeLinearOptions;
@@ -39,15 +40,6 @@ function floatLinear(layer: QuantizeLinearOptions, rows: number): Float64Array {
   return y;
 }
 
-function sqnrDb(reference: Float64Array, approx: Float32Array): number {
-  let signal = 0;
-  let noise = 0;
-  for (let i = 0; i < reference.length; i++) {
-    signal += reference[i] ** 2;
-    noise += (reference[i] - approx[i]) ** 2;
-  }
-  return 10 * Math.log10(signal / noise);
-}
 
 /** Mean over rows of (x̂·W[c] − x̂·Ŵ[c])², computed directly from the rows (not via a Gram matrix). */
 function channelOutputMse(xHat: Float32Array, rows: number, weightRow: Float32Array, exponent: number, bits: number) {

@@ -30,20 +30,12 @@ import {
 import { P2vitError } from "../../../src/util/errors.js";
 import { gaussian, seededRandom } from "../../../src/util/random.js";
 import { VIT4MNIST_DIR } from "../../paths.js";
+import { sqnrDb } from "../../sqnr.js";
 
 function randomMatrix(rng: () => number, n: number, sd = 1): Float32Array {
   return Float32Array.from({ length: n }, () => gaussian(rng) * sd);
 }
 
-function sqnrDb(reference: Float32Array, approx: Float32Array): number {
-  let signal = 0;
-  let noise = 0;
-  for (let i = 0; i < reference.length; i++) {
-    signal += reference[i] ** 2;
-    noise += (reference[i] - approx[i]) ** 2;
-  }
-  return 10 * Math.log10(signal / noise);
-}
 
 function floatHead(q: Float32Array, k: Float32Array, v: Float32Array, tokens: number, headDim: number, scale: number): Float32Array {
   const s = floatOps.attentionScores("h", q, k, tokens, headDim, scale);

@@ -26,18 +26,10 @@ import { MAX_LN_EPS_TERM, MAX_LN_SHIFT, layerNormInt } from "../../../src/sim/go
 import { P2vitError } from "../../../src/util/errors.js";
 import { gaussian, seededRandom } from "../../../src/util/random.js";
 import { HAS_SHARED_DATA, MNIST_DIR, VIT4MNIST_DIR } from "../../paths.js";
+import { sqnrDb } from "../../sqnr.js";
 
 const EPS = 1e-5;
 
-function sqnrDb(reference: Float32Array, approx: Float32Array): number {
-  let signal = 0;
-  let noise = 0;
-  for (let i = 0; i < reference.length; i++) {
-    signal += reference[i] ** 2;
-    noise += (reference[i] - approx[i]) ** 2;
-  }
-  return 10 * Math.log10(signal / noise);
-}
 
 /** Channel c's spread in the synthetic inputs: log-uniform over `span`×, channels shuffled. */
 function channelScale(c: number, dim: number, span: number): number {
