@@ -102,7 +102,7 @@ export function compileLinear(cfg: AcceleratorConfig, layer: QLinear, m: number)
       for (let t = 0; t < s.tiles; t++) {
         if (!weightsResident) loadWeights(t);
         out.push({
-          insn: { op: "MATMUL", k: s.k, xaddr: 0, waddr: weightsResident ? t * s.k : 0, paddr: t, oaddr: t },
+          insn: { op: "MATMUL", k: s.k, xaddr: 0, waddr: weightsResident ? t * s.k : 0, paddr: t, oaddr: t, flags: 0 },
           comment: `${layer.name}: rows ${m0}..${m0 + rm - 1} × channels ${t * cfg.array.cols}..${Math.min(s.n, (t + 1) * cfg.array.cols) - 1}`,
         });
       }

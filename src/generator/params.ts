@@ -3,7 +3,7 @@
  * accelerator config and the ISA tables, so the templates hold only the shape of the hardware.
  */
 import { SHIFT_MIN } from "../arith.js";
-import { AcceleratorConfig, PARAM_PLANES, configHash, deriveHw } from "../hw/config.js";
+import { AcceleratorConfig, INSTRUCTION_BITS, PARAM_PLANES, configHash, deriveHw } from "../hw/config.js";
 import { FIELDS, LOAD_TARGETS, OPCODES } from "../hw/isa.js";
 
 export const GENERATOR_VERSION = "0.1.0";
@@ -35,6 +35,7 @@ export interface TemplateContext {
   colIndexBits: number;
   wordsPerVector: number;
   wordsPerInstruction: number;
+  instructionBits: number;
   loadTargetX: number;
   loadTargetW: number;
   loadTargetP: number;
@@ -71,6 +72,7 @@ export function templateContext(cfg: AcceleratorConfig): TemplateContext {
     colIndexBits: indexBits(cols),
     wordsPerVector: hw.wordsPerVector,
     wordsPerInstruction: hw.wordsPerInstruction,
+    instructionBits: INSTRUCTION_BITS,
     loadTargetX: LOAD_TARGETS.X,
     loadTargetW: LOAD_TARGETS.W,
     loadTargetP: LOAD_TARGETS.P,

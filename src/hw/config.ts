@@ -118,7 +118,7 @@ export interface DerivedHw {
   wordsPerInstruction: number;
 }
 
-export const INSTRUCTION_BITS = 128;
+export const INSTRUCTION_BITS = 256;
 /** Bias planes (little-endian bytes of the 32-bit bias) and one shift plane per column tile. */
 export const PARAM_PLANES = 5;
 

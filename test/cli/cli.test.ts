@@ -136,6 +136,6 @@ describe.skipIf(!HAS_SHARED_DATA)("p2vit cosim on real data", () => {
     for (const f of ["p2vit_top.v", "filelist.f", "manifest.json", "program.lst", "program.bin", "memory.bin", "cosim.json"]) {
       expect(existsSync(join(out, f))).toBe(true);
     }
-    expect(readFileSync(join(out, "program.lst"), "utf8")).toMatch(/MATMUL k=49 .*; patch_embed: rows 0\.\.7 × channels 0\.\.15/);
+    expect(readFileSync(join(out, "program.lst"), "utf8")).toMatch(/MATMUL +k=49 .*; patch_embed: rows 0\.\.7 × channels 0\.\.15/);
   });
 });

@@ -24,7 +24,7 @@ describe("linear compiler", () => {
     expect(p.shape).toMatchObject({ m: 9, k: 10, n: 6, inVectors: 3, outVectors: 2, tiles: 2, rowTiles: 3 });
     const last = p.instructions.at(-2)!.insn;
     expect(last).toMatchObject({ op: "STORE", rows: 1, count: 2 });
-    expect(formatListing(p)).toMatch(/MATMUL k=10 xaddr=0 waddr=10 paddr=1 oaddr=1 .*; fc: rows 0\.\.3 × channels 4\.\.5/);
+    expect(formatListing(p)).toMatch(/MATMUL +k=10 xaddr=0 waddr=10 paddr=1 oaddr=1 flags=0 .*; fc: rows 0\.\.3 × channels 4\.\.5/);
   });
 
   it("lays out weights by column tile, biases as byte planes, and reads outputs back", () => {

@@ -36,7 +36,7 @@ describe("accelerator config", () => {
 
   it("derives how vector words and instructions map onto memory words", () => {
     expect(deriveHw(parseAcceleratorConfig({ array: { rows: 4, cols: 12 }, busBits: 32 }))).toEqual({
-      vectorBytes: 12, busBytes: 4, wordsPerVector: 3, wordsPerInstruction: 4,
+      vectorBytes: 12, busBytes: 4, wordsPerVector: 3, wordsPerInstruction: 8,
     });
     expect(deriveHw(parseAcceleratorConfig({ array: { rows: 4, cols: 4 }, busBits: 256 })).wordsPerInstruction).toBe(1);
   });
