@@ -30,6 +30,13 @@ export interface AcceleratorConfig {
     /** Bias and shift records: one per column tile. */
     paramDepth: number;
   };
+  /** Parallel lanes of the nonlinear chunks (elements per cycle; for attention·V, head columns per cycle). */
+  cores: {
+    layernormLanes: number;
+    softmaxLanes: number;
+    attnvLanes: number;
+    eltwiseLanes: number;
+  };
   /** Target clock, used by the reports (frames per second, GOPS). */
   clockMHz: number;
 }
@@ -41,7 +48,9 @@ export const DEFAULT_CONFIG: AcceleratorConfig = {
   actBits: 8,
   accBits: 32,
   busBits: 128,
-  buffers: { xDepth: 64, wDepth: 4096, oDepth: 64, paramDepth: 64 },
+  // large enough for DeiT-Base (K up to 3072, N up to 3072) with double buffering
+  buffers: { xDepth: 1024, wDepth: 8192, oDepth: 512, paramDepth: 256 },
+  cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 64, eltwiseLanes: 16 },
   clockMHz: 200,
 };
 
@@ -51,6 +60,7 @@ const MAX_ARRAY_DIM = 128;
 // On-chip addresses and counts are 16-bit instruction fields; a param load moves PARAM_PLANES entries per tile.
 const MAX_DEPTH = 32768;
 const MAX_PARAM_DEPTH = 4096;
+const MAX_LANES = 256;
 
 type Json = Record<string, unknown>;
 
@@ -63,6 +73,8 @@ export function parseAcceleratorConfig(raw: unknown, source = "accelerator confi
   rejectUnknown(array, ["rows", "cols"], at("array."));
   const buffers = expectObject(obj.buffers ?? DEFAULT_CONFIG.buffers, at("buffers"));
   rejectUnknown(buffers, Object.keys(DEFAULT_CONFIG.buffers), at("buffers."));
+  const cores = expectObject(obj.cores ?? DEFAULT_CONFIG.cores, at("cores"));
+  rejectUnknown(cores, Object.keys(DEFAULT_CONFIG.cores), at("cores."));
   const d = DEFAULT_CONFIG;
 
   const name = obj.name ?? d.name;
@@ -84,6 +96,12 @@ export function parseAcceleratorConfig(raw: unknown, source = "accelerator confi
       wDepth: intIn(buffers.wDepth ?? d.buffers.wDepth, 1, MAX_DEPTH, at("buffers.wDepth")),
       oDepth: intIn(buffers.oDepth ?? d.buffers.oDepth, 1, MAX_DEPTH, at("buffers.oDepth")),
       paramDepth: intIn(buffers.paramDepth ?? d.buffers.paramDepth, 1, MAX_PARAM_DEPTH, at("buffers.paramDepth")),
+    },
+    cores: {
+      layernormLanes: intIn(cores.layernormLanes ?? d.cores.layernormLanes, 1, MAX_LANES, at("cores.layernormLanes")),
+      softmaxLanes: intIn(cores.softmaxLanes ?? d.cores.softmaxLanes, 1, MAX_LANES, at("cores.softmaxLanes")),
+      attnvLanes: intIn(cores.attnvLanes ?? d.cores.attnvLanes, 1, MAX_LANES, at("cores.attnvLanes")),
+      eltwiseLanes: intIn(cores.eltwiseLanes ?? d.cores.eltwiseLanes, 1, MAX_LANES, at("cores.eltwiseLanes")),
     },
     clockMHz: positiveNumber(obj.clockMHz ?? d.clockMHz, at("clockMHz")),
   };

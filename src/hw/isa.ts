@@ -36,7 +36,7 @@ export type SoftmaxMode = keyof typeof SOFTMAX_MODES;
 export const MATMUL_FLAGS = {
   /** int4-weight mode: each W byte holds two weights (k even in bits 3:0, k + 1 in bits 7:4), two MACs per PE per cycle. */
   W4: 1,
-  /** Write acc + bias as int32 (four byte planes in O entries oaddr … oaddr + 3), no shift or saturation: logits. */
+  /** Requantize to int32 instead of int8 (sat_32 of the rounding shift), written as four byte planes in O entries oaddr … oaddr + 3: logits. */
   WIDE: 2,
 } as const;
 
@@ -119,11 +119,10 @@ export const FIELDS = {
   },
   ATTNV: {
     op: OP,
-    ...STREAM, // rows: query rows; cols: head dimension; src: the codes (rows × keys)
-    keys: { lsb: 136, width: 16 },
-    v: { lsb: 152, width: 32 },
-    vstride: { lsb: 184, width: 16 },
-    shift: { lsb: 200, width: 8, signed: true },
+    ...STREAM, // rows: tokens (query rows = key rows); cols: head dimension; src: the codes (rows × rows)
+    v: { lsb: 136, width: 32 },
+    vstride: { lsb: 168, width: 16 },
+    shift: { lsb: 184, width: 8, signed: true },
   },
   LUT: {
     op: OP,
@@ -162,7 +161,7 @@ export type Instruction = { dep?: Dependencies } & (
   | { op: "SYNC"; chunk: Chunk }
   | ({ op: "LAYERNORM"; paddr: number; eps: number } & Stream)
   | ({ op: "SOFTMAX"; mode: SoftmaxMode; inputShift: number; ln2: number; polyB: number; polyShift: number; polyC: number } & Stream)
-  | ({ op: "ATTNV"; keys: number; v: number; vstride: number; shift: number } & Stream)
+  | ({ op: "ATTNV"; v: number; vstride: number; shift: number } & Stream)
   | ({ op: "LUT"; table: number } & Stream)
   | ({ op: "ADD"; b: number; bstride: number; paddr: number } & Stream)
 );

@@ -26,7 +26,7 @@ const insn: fc.Arbitrary<Instruction> = fc.oneof(
     op: fc.constant("SOFTMAX" as const), ...stream, mode: fc.constantFrom("LOG2" as const, "UNIFORM" as const),
     inputShift: s(6), ln2: u(17), polyB: u(18), polyShift: u(5), polyC: fc.integer({ min: 0, max: 2 ** 34 - 1 }),
   }),
-  fc.record({ op: fc.constant("ATTNV" as const), ...stream, keys: u(16), v: u(32), vstride: u(16), shift: s(8) }),
+  fc.record({ op: fc.constant("ATTNV" as const), ...stream, v: u(32), vstride: u(16), shift: s(8) }),
   fc.record({ op: fc.constant("LUT" as const), ...stream, table: u(32) }),
   fc.record({ op: fc.constant("ADD" as const), ...stream, b: u(32), bstride: u(16), paddr: u(32) }),
 ).chain((i) => dep.map((d) => (d ? { ...i, dep: d } : i)));
@@ -61,7 +61,7 @@ describe("instruction encoding", () => {
 
   it("refuses a field that does not fit, an unknown opcode and too many waits", () => {
     expect(() => encodeInstruction({ op: "MATMUL", k: 70000, xaddr: 0, waddr: 0, paddr: 0, oaddr: 0, flags: 0 })).toThrow(/MATMUL\.k = 70000 does not fit a 16-bit field/);
-    expect(() => encodeInstruction({ op: "ATTNV", rows: 1, cols: 1, src: 0, dst: 0, sstride: 0, dstride: 0, keys: 1, v: 0, vstride: 0, shift: 200 })).toThrow(/ATTNV\.shift = 200 does not fit a signed 8-bit field/);
+    expect(() => encodeInstruction({ op: "ATTNV", rows: 1, cols: 1, src: 0, dst: 0, sstride: 0, dstride: 0, v: 0, vstride: 0, shift: 200 })).toThrow(/ATTNV\.shift = 200 does not fit a signed 8-bit field/);
     expect(() => decodeInstruction(new Uint8Array(32).map((_, i) => (i === 0 ? 13 : 0)))).toThrow(/unknown opcode 13/);
     const three = { wait: [{ chunk: "LD", count: 1 }, { chunk: "MM", count: 1 }, { chunk: "ST", count: 1 }], signal: [] } as const;
     expect(() => encodeInstruction({ op: "HALT", dep: { ...three, wait: [...three.wait] } })).toThrow(/waits for 3 chunks/);
