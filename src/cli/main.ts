@@ -7,6 +7,7 @@ import { AcceleratorConfig, DEFAULT_CONFIG, loadAcceleratorConfig } from "../hw/
 import { P2vitError } from "../util/errors.js";
 import { CosimRequest, formatOutcome, runLayerCosim, summary } from "./cosim-layer.js";
 import { checkTools, formatToolReport } from "./doctor.js";
+import { compileCommand, formatPerf, perfCommand } from "./compile.js";
 import { testQuantFloatCommand } from "./evaluate.js";
 import { runCommand } from "./run.js";
 import { QuantRunArgs, formatQuantResult, quantJson, quantizeCommand, runQuantEvaluation } from "./test-quant.js";
@@ -160,6 +161,40 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      "compile <qgraph>",
+      "compile a QGraph for an accelerator: instruction stream, constant data, listing and memory map",
+      (y) =>
+        y
+          .positional("qgraph", { type: "string", demandOption: true, describe: "a QGraph file (p2vit quantize)" })
+          .option("hw", { type: "string", describe: "accelerator config (JSON); default: the built-in config" })
+          .option("out", { type: "string", demandOption: true, describe: "output folder" })
+          .option("overlap", { type: "boolean", default: true, describe: "double buffering and concurrent chunks (--no-overlap: one instruction at a time)" }),
+      async (args) => {
+        console.log(await compileCommand(resolve(args.qgraph), hwConfig(args.hw), resolve(args.out), args.overlap));
+      },
+    )
+    .command(
+      "perf <target>",
+      "cycles, PE utilization, frames/s, GOPS and GOPS/DSP from the cycle model, per layer and in total",
+      (y) =>
+        y
+          .positional("target", { type: "string", demandOption: true, describe: "a QGraph file, or a model (preset or folder) with --data" })
+          .option("data", { type: "string", describe: "images to calibrate a model on (its structure is what counts)" })
+          .option("calib", { type: "number", default: 1, describe: "calibration images for a model" })
+          .option("hw", { type: "string", describe: "accelerator config (JSON); default: the built-in config" })
+          .option("overlap", { type: "boolean", default: true, describe: "double buffering and concurrent chunks (--no-overlap for the ablation)" })
+          .option("dsp", { type: "number", describe: "DSP count for GOPS/DSP (else --synth measures it)" })
+          .option("synth", { type: "boolean", default: false, describe: "count the DSPs with yosys synth_xilinx on the generated top (cached per config)" })
+          .option("layers", { type: "boolean", default: false, describe: "list every layer" })
+          .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
+      async (args) => {
+        const r = await perfCommand({
+          target: args.target, data: args.data, calib: args.calib, config: hwConfig(args.hw), overlap: args.overlap, dsp: args.dsp, synth: args.synth,
+        });
+        console.log(args.json ? JSON.stringify(r) : formatPerf(r, { layers: args.layers }));
+      },
+    )
+    .command(
       "demo",
       "the main job on the built-in default: synthetic model, default accelerator, co-simulation into rtl-out/default",
       () => {},
@@ -170,7 +205,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       },
     )
-    .demandCommand(1, "give a command: doctor, generate, cosim, demo, test-quant, quantize or run")
+    .demandCommand(1, "give a command: doctor, generate, compile, perf, cosim, demo, test-quant, quantize or run")
     .strict()
     .fail((msg, err) => {
       throw err ?? new P2vitError(msg);

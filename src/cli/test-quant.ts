@@ -10,6 +10,7 @@ import { ObserverMethod } from "../quant/observers.js";
 import { ModelImage, QuantizedModel, quantizeModel } from "../quant/pipeline.js";
 import { LoadedModel, loadModel, randomWeightsNote } from "../quant/presets.js";
 import { saveQGraph } from "../quant/qgraph-io.js";
+import type { QGraph } from "../quant/qgraph.js";
 import { P2vitError } from "../util/errors.js";
 
 export interface QuantRunArgs {
@@ -55,6 +56,12 @@ async function prepareQuantized(a: QuantRunArgs): Promise<{ model: LoadedModel; 
   const calibration = await readImages(dataset.calibration);
   const quantized = quantizeModel(model.ckpt, calibration, settingsOf(a), model.input.resize);
   return { model, quantized, dataset };
+}
+
+/** The default PoT QGraph of a model calibrated on `calib` images of `data` (for its structure: `p2vit perf`). */
+export async function quantizeToGraph(a: { model: string; data: string; calib: number }): Promise<QGraph> {
+  const { quantized } = await prepareQuantized({ ...a, limit: 1, method: "minmax", wBits: 8, aBits: 8, attnBits: 4, scale: "pot" });
+  return quantized.qgraph!;
 }
 
 function loadQuantDataset(a: QuantRunArgs, model: LoadedModel) {

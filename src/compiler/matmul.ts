@@ -17,21 +17,27 @@ export interface Emitted {
   layer: string;
 }
 
-/** Two halves of a buffer used in turn, or the whole buffer when two copies do not fit. */
+/**
+ * A buffer used in two halves in turn when what one load needs fits half of it (double buffering),
+ * else whole (a load then waits until the previous user is done).
+ */
 export class PingPong {
   private next = 0;
   constructor(
     readonly depth: number,
     private readonly doubled: boolean,
   ) {}
-  /** Entries of one half. */
-  get capacity(): number {
-    return this.doubled ? Math.floor(this.depth / 2) : this.depth;
+  /** Entries one load may use: half the buffer if `need` entries fit in it, else all of it. */
+  capacity(need: number): number {
+    const half = Math.floor(this.depth / 2);
+    return this.doubled && need <= half ? half : this.depth;
   }
-  /** First entry of the half to fill next. */
-  take(): number {
-    const base = this.next * this.capacity;
-    if (this.doubled) this.next ^= 1;
+  /** First entry of the space for a load of up to capacity(need) entries. */
+  take(need: number): number {
+    const cap = this.capacity(need);
+    if (cap === this.depth) return 0;
+    const base = this.next * cap;
+    this.next ^= 1;
     return base;
   }
 }
@@ -95,11 +101,15 @@ export function emitMatmul(cfg: AcceleratorConfig, job: MatmulJob, buf: MatmulBu
   };
   if (job.k >= 2 ** 16) refuse(`K=${job.k} exceeds the 16-bit k field of MATMUL`);
   if (vectorsFor(job.k, C) > inVectors) throw new Error(`layer ${job.layer}: X rows hold ${inVectors} vector words, K=${job.k} needs more`);
-  const rowTilesPerGroup = Math.floor(buf.x.capacity / inVectors);
-  if (rowTilesPerGroup < 1) refuse(`buffers.xDepth = ${cfg.buffers.xDepth} cannot hold one input row of ${inVectors} vector words${buf.x.capacity < cfg.buffers.xDepth ? " in half the buffer (double buffering)" : ""}`);
-  const tilesPerGroup = Math.min(Math.floor(buf.w.capacity / entries), Math.floor(buf.o.capacity / oPerTile), buf.p.capacity);
+  const xRoom = buf.x.capacity(inVectors);
+  const rowTilesPerGroup = Math.floor(xRoom / inVectors);
+  if (rowTilesPerGroup < 1) refuse(`buffers.xDepth = ${cfg.buffers.xDepth} cannot hold one input row of ${inVectors} vector words`);
+  const wRoom = buf.w.capacity(entries);
+  const oRoom = buf.o.capacity(oPerTile);
+  const pRoom = buf.p.capacity(1);
+  const tilesPerGroup = Math.min(Math.floor(wRoom / entries), Math.floor(oRoom / oPerTile), pRoom);
   if (tilesPerGroup < 1) {
-    refuse(`one column tile needs ${entries} W entries (buffers.wDepth = ${cfg.buffers.wDepth}), ${oPerTile} O entries (buffers.oDepth = ${cfg.buffers.oDepth}) and 1 parameter entry (buffers.paramDepth = ${cfg.buffers.paramDepth})${buf.w.capacity < cfg.buffers.wDepth ? ", in half of each buffer (double buffering)" : ""}`);
+    refuse(`one column tile needs ${entries} W entries (buffers.wDepth = ${cfg.buffers.wDepth}), ${oPerTile} O entries (buffers.oDepth = ${cfg.buffers.oDepth}) and 1 parameter entry (buffers.paramDepth = ${cfg.buffers.paramDepth})`);
   }
   const rowTiles = Math.ceil(job.m / R);
   const rowGroups = Math.ceil(rowTiles / rowTilesPerGroup);
@@ -112,8 +122,8 @@ export function emitMatmul(cfg: AcceleratorConfig, job: MatmulJob, buf: MatmulBu
   const push = (insn: Instruction, comment: string) => out.push({ insn, comment: `${job.layer}: ${comment}`, layer: job.layer });
 
   const loadWeights = (t0: number, n: number): { waddr: number; paddr: number } => {
-    const waddr = buf.w.take();
-    const paddr = buf.p.take();
+    const waddr = buf.w.take(n * entries);
+    const paddr = buf.p.take(n);
     const src = job.weights;
     if (src.kind === "memory") {
       push({ op: "LOAD", target: "W", rows: 1, count: n * entries, addr: waddr, maddr: src.word + t0 * entries * hw.wordsPerVector, mstride: 0 },
@@ -137,7 +147,7 @@ export function emitMatmul(cfg: AcceleratorConfig, job: MatmulJob, buf: MatmulBu
   };
 
   const loadRows = (rt0: number, n: number): number => {
-    const xaddr = buf.x.take();
+    const xaddr = buf.x.take(n * inVectors);
     for (let i = 0; i < n; i++) {
       const m0 = (rt0 + i) * R;
       const rows = Math.min(R, job.m - m0);
@@ -151,7 +161,7 @@ export function emitMatmul(cfg: AcceleratorConfig, job: MatmulJob, buf: MatmulBu
     for (let i = 0; i < nRows; i++) {
       const m0 = (rt0 + i) * R;
       const rows = Math.min(R, job.m - m0);
-      const oaddr = buf.o.take();
+      const oaddr = buf.o.take(nTiles * oPerTile);
       for (let j = 0; j < nTiles; j++) {
         push({ op: "MATMUL", k: job.k, xaddr: xaddr + i * inVectors, waddr: w.waddr + j * entries, paddr: w.paddr + j, oaddr: oaddr + j * oPerTile, flags: job.flags },
           `rows ${m0}..${m0 + rows - 1} × ${tile(t0 + j)}`);

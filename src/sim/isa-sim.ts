@@ -174,29 +174,40 @@ class Machine {
     this.bounds(i.waddr + weightEntries(i.k, i.flags) <= b.wDepth, at, `MATMUL reads W entries past wDepth ${b.wDepth}`);
     this.bounds(i.paddr < b.paramDepth && i.oaddr + (wide ? 4 : 1) <= b.oDepth, at, `MATMUL parameter entry ${i.paddr} or output entry ${i.oaddr} is outside the buffers`);
     const { lo, hi } = signedRange(this.cfg.accBits);
-    const wCol = new Int32Array(i.k);
-    for (let c = 0; c < C; c++) {
-      for (let k = 0; k < i.k; k++) {
-        if (!w4) wCol[k] = this.w[(i.waddr + k) * C + c];
-        else {
-          const byte = this.w[(i.waddr + (k >> 1)) * C + c];
-          wCol[k] = k & 1 ? byte >> 4 : (byte << 28) >> 28;
-        }
+    const K = i.k;
+    // weights as C rows of K (transposed from W's one-entry-per-k layout), then plain dot products
+    const wt = new Int32Array(C * K);
+    const wbuf = this.w;
+    for (let k = 0; k < K; k++) {
+      const e = (i.waddr + (w4 ? k >> 1 : k)) * C;
+      for (let c = 0; c < C; c++) {
+        const byte = wbuf[e + c];
+        wt[c * K + k] = !w4 ? byte : k & 1 ? byte >> 4 : (byte << 28) >> 28;
       }
-      let bias = 0;
-      for (let plane = 3; plane >= 0; plane--) bias = bias * 256 + this.p[(plane * b.paramDepth + i.paddr) * C + c];
-      bias = bias | 0; // the four bytes are one int32
-      const shift = (this.p[(4 * b.paramDepth + i.paddr) * C + c] << 24) >> 24;
-      for (let r = 0; r < R; r++) {
-        const x0 = (r * b.xDepth + i.xaddr) * C;
+    }
+    const bias = new Int32Array(C);
+    const shift = new Int32Array(C);
+    for (let c = 0; c < C; c++) {
+      const byte = (plane: number) => this.p[(plane * b.paramDepth + i.paddr) * C + c];
+      bias[c] = byte(0) | (byte(1) << 8) | (byte(2) << 16) | (byte(3) << 24); // the four bytes are one int32
+      shift[c] = (byte(4) << 24) >> 24;
+    }
+    const xr = new Int32Array(K);
+    const xbuf = this.x;
+    const obuf = this.o;
+    for (let r = 0; r < R; r++) {
+      const x0 = (r * b.xDepth + i.xaddr) * C;
+      for (let k = 0; k < K; k++) xr[k] = xbuf[x0 + k];
+      for (let c = 0; c < C; c++) {
         let acc = 0;
-        for (let k = 0; k < i.k; k++) acc += this.x[x0 + k] * wCol[k];
-        this.bounds(acc >= lo && acc <= hi, at, `accumulator overflow in row ${r}, column ${c}: ${acc} does not fit accBits ${this.cfg.accBits}`);
+        const w0 = c * K;
+        for (let k = 0; k < K; k++) acc += xr[k] * wt[w0 + k];
+        if (acc < lo || acc > hi) this.bounds(false, at, `accumulator overflow in row ${r}, column ${c}: ${acc} does not fit accBits ${this.cfg.accBits}`);
         if (wide) {
-          const v = requantize(acc + bias, shift, 32);
-          for (let plane = 0; plane < 4; plane++) this.o[(r * b.oDepth + i.oaddr + plane) * C + c] = (v >>> (8 * plane)) & 0xff;
+          const v = requantize(acc + bias[c], shift[c], 32);
+          for (let plane = 0; plane < 4; plane++) obuf[(r * b.oDepth + i.oaddr + plane) * C + c] = (v >>> (8 * plane)) & 0xff;
         } else {
-          this.o[(r * b.oDepth + i.oaddr) * C + c] = requantize(acc + bias, shift, 8) & 0xff;
+          obuf[(r * b.oDepth + i.oaddr) * C + c] = requantize(acc + bias[c], shift[c], 8) & 0xff;
         }
       }
     }

@@ -1,0 +1,68 @@
+/**
+ * How many cycles each instruction keeps its chunk busy, apart from waiting for the memory port
+ * (docs/isa.md, "Timing"). The cycle model (src/sim/cycle-model.ts) adds the port, the dependencies
+ * and the dispatcher. The MatMul figures follow the engine's RTL (row-stationary: one k per cycle,
+ * a one-cycle move to the shadow registers, one row per cycle through the requantization lanes).
+ * The streaming chunks' figures are the cores' schedules: a row is read in, processed, written out.
+ */
+import { AcceleratorConfig, deriveHw } from "./config.js";
+import { vectorsFor, weightEntries } from "./footprint.js";
+import { Instruction, MATMUL_FLAGS } from "./isa.js";
+
+/** Register stages of the requantization lane (templates/rtl/requant_lane.v.hbs). */
+export const REQUANT_STAGES = 4;
+/** Cycles from a read request to its data when the memory answers at once (loader and core read pipelines). */
+export const READ_LATENCY = 2;
+/** Per-row fixed cycles of the LayerNorm core: integer square root (21 steps), reciprocal (17 steps), pipeline. */
+export const LN_ROW_OVERHEAD = 21 + 17 + 8;
+/** Per-row fixed cycles of the softmax core: √2·S square root (31 steps), pipeline. */
+export const SOFTMAX_ROW_OVERHEAD = 31 + 6;
+/** Pipeline of the elementwise core (alignment or table read, then requant_lane). */
+export const ELTWISE_PIPELINE = 1 + REQUANT_STAGES;
+
+export interface InstructionTiming {
+  /** Cycles until the chunk can start its next instruction. */
+  issue: number;
+  /** Cycles until the instruction's results are written (its signals go out then). */
+  complete: number;
+}
+
+export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): InstructionTiming {
+  const hw = deriveHw(cfg);
+  const { rows: R, cols: C } = cfg.array;
+  const lanes = cfg.cores;
+  const same = (n: number) => ({ issue: n, complete: n });
+  switch (insn.op) {
+    case "HALT":
+    case "SYNC":
+      return same(1);
+    case "LOAD": {
+      const vectors = insn.rows * insn.count;
+      // the transposing load writes one W entry (one byte column) per cycle
+      const perVector = insn.target === "WT" ? Math.max(C, hw.wordsPerVector) : hw.wordsPerVector;
+      return same(READ_LATENCY + vectors * perVector);
+    }
+    case "STORE":
+      return same(READ_LATENCY + insn.rows * insn.count * hw.wordsPerVector);
+    case "MATMUL": {
+      const steps = weightEntries(insn.k, insn.flags);
+      const planes = insn.flags & MATMUL_FLAGS.WIDE ? 4 : 1;
+      // the next tile accumulates while this one drains, so the engine takes a tile every max(steps + 1, drain) cycles
+      const drain = R * planes;
+      return { issue: Math.max(steps + 1, drain), complete: steps + 1 + drain + REQUANT_STAGES };
+    }
+    case "LAYERNORM":
+      return same(insn.rows * (2 * vectorsFor(insn.cols, lanes.layernormLanes) + LN_ROW_OVERHEAD));
+    case "SOFTMAX":
+      return same(insn.rows * (3 * vectorsFor(insn.cols, lanes.softmaxLanes) + SOFTMAX_ROW_OVERHEAD));
+    case "ATTNV": {
+      // per group of attnvLanes head columns: V's rows into the core, then one code per cycle per query row
+      const groups = vectorsFor(insn.cols, lanes.attnvLanes);
+      return same(groups * (insn.rows + insn.rows * insn.rows) + REQUANT_STAGES);
+    }
+    case "LUT":
+      return same(vectorsFor(256, C) * hw.wordsPerVector + insn.rows * vectorsFor(insn.cols, lanes.eltwiseLanes) + ELTWISE_PIPELINE);
+    case "ADD":
+      return same(insn.rows * vectorsFor(insn.cols, lanes.eltwiseLanes) + ELTWISE_PIPELINE);
+  }
+}
