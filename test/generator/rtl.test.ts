@@ -31,7 +31,8 @@ describe("RTL generator", () => {
     const top = files.find((f) => f.name === "p2vit_top.v")!.text;
     expect(top).toMatch(/localparam \[3:0\] OP_MATMUL = 4'd3;/);
     expect(top).toMatch(/localparam LOAD_MADDR_LSB = 56;/);
-    expect(top).toMatch(/localparam WPI = 2;/);
+    expect(top).toMatch(/localparam WPI = 4;/);
+    expect(top).toMatch(/localparam IB = 256;/);
     expect(top).not.toMatch(/\{\{|\}\}[^}]/); // no template residue
   });
 
