@@ -13,7 +13,9 @@ import Handlebars from "handlebars";
 import { SHIFT_MAX, SHIFT_MIN } from "../arith.js";
 import { DEFAULT_CONFIG, canonicalJson } from "../hw/config.js";
 import { MAX_ALIGN_SHIFT } from "../quant/ops/elementwise.js";
+import { MAX_TOKENS } from "../sim/golden/attention.js";
 import { P2vitError } from "../util/errors.js";
+import { ATTNV_CODE_BITS, attnvContext } from "./attnv-core.js";
 import { GENERATOR_VERSION, indexBits, templateContext } from "./params.js";
 import { RtlFile, TEMPLATE_DIR } from "./rtl.js";
 
@@ -107,6 +109,8 @@ export type UnitSpec =
   | { unit: "mac_pe"; accBits: number }
   | { unit: "vector_ram"; width: number; depth: number }
   | { unit: "elementwise_core"; lanes: number }
+  /** The attention·V engine: `lanes` output columns, rows of up to `maxTokens` codes (src/generator/attnv-core.ts). */
+  | { unit: "attnv_core"; lanes: number; maxTokens: number }
   /** `lanes` requantization lanes side by side (synthesis only): the shifter or the multiplier kind. */
   | { unit: "requant_bank"; kind: "shift" | "mult"; accBits: number; lanes: number };
 
@@ -159,6 +163,8 @@ export function unitLabel(spec: UnitSpec): string {
       return `vector_ram ${spec.width}x${spec.depth}`;
     case "elementwise_core":
       return `elementwise_core lanes=${spec.lanes}`;
+    case "attnv_core":
+      return `attnv_core lanes=${spec.lanes} maxTokens=${spec.maxTokens}`;
     case "requant_bank":
       return `${bankModule(spec.kind)} lanes=${spec.lanes} acc=${spec.accBits}`;
   }
@@ -247,6 +253,21 @@ export function renderUnit(spec: UnitSpec): RenderedUnit {
       outputs = [port("out_valid", 1), lanesPort("out_y", c, 8)];
       valid = "out_valid";
       latency = ELEMENTWISE_LATENCY;
+      break;
+    }
+    case "attnv_core": {
+      checkInt(spec.lanes, 1, 128, `${label}: lanes`);
+      checkInt(spec.maxTokens, 1, MAX_TOKENS, `${label}: maxTokens`);
+      const a = attnvContext(spec.lanes, spec.maxTokens);
+      files = [rtl("vector_ram"), rtl("attnv_core", a)];
+      parameters = { C: spec.lanes, MAXN: spec.maxTokens, AW: a.addrBits };
+      inputs = [
+        port("rst", 1), port("v_we", 1), port("v_waddr", a.addrBits), lanesPort("v_wdata", spec.lanes, 8),
+        port("in_valid", 1), port("in_code", ATTNV_CODE_BITS), port("in_last", 1), port("in_shift", 8, true),
+      ];
+      outputs = [port("out_valid", 1), lanesPort("out_y", spec.lanes, 8)];
+      valid = "out_valid";
+      latency = a.latency;
       break;
     }
     case "requant_bank": {

@@ -22,6 +22,7 @@ const SPECS: UnitSpec[] = [
   { unit: "vector_ram", width: 40, depth: 5 },
   { unit: "vector_ram", width: 128, depth: 64 },
   ...[4, 8, 16].map((lanes) => ({ unit: "elementwise_core", lanes }) as const),
+  ...[[1, 5], [8, 1024], [16, 197]].map(([lanes, maxTokens]) => ({ unit: "attnv_core", lanes, maxTokens }) as const),
   { unit: "requant_bank", kind: "shift", accBits: 32, lanes: 3 },
   { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 3 },
 ];
@@ -33,6 +34,7 @@ const SMALLEST: UnitSpec[] = [
   { unit: "mac_pe", accBits: 20 },
   { unit: "vector_ram", width: 8, depth: 16 },
   { unit: "elementwise_core", lanes: 4 },
+  { unit: "attnv_core", lanes: 1, maxTokens: 5 },
 ];
 
 function writeUnit(u: RenderedUnit): string {
