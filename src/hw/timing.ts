@@ -3,8 +3,10 @@
  * (docs/isa.md, "Timing"). The cycle model (src/sim/cycle-model.ts) adds the port, the dependencies
  * and the dispatcher. The MatMul figures follow the engine's RTL (row-stationary: one k per cycle,
  * a one-cycle move to the shadow registers, one row per cycle through the requantization lanes).
- * The streaming chunks' figures are the cores' schedules: a row is read in, processed, written out.
+ * The streaming chunks' figures are the cores' schedules: a row is read in, processed, written out;
+ * attention·V's is the engine's own (src/generator/attnv-core.ts: one code per cycle, V loads overlapped).
  */
+import { attnvHeadCycles } from "../generator/attnv-core.js";
 import { AcceleratorConfig, deriveHw } from "./config.js";
 import { vectorsFor, weightEntries } from "./footprint.js";
 import { Instruction, MATMUL_FLAGS } from "./isa.js";
@@ -55,11 +57,8 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
       return same(insn.rows * (2 * vectorsFor(insn.cols, lanes.layernormLanes) + LN_ROW_OVERHEAD));
     case "SOFTMAX":
       return same(insn.rows * (3 * vectorsFor(insn.cols, lanes.softmaxLanes) + SOFTMAX_ROW_OVERHEAD));
-    case "ATTNV": {
-      // per group of attnvLanes head columns: V's rows into the core, then one code per cycle per query row
-      const groups = vectorsFor(insn.cols, lanes.attnvLanes);
-      return same(groups * (insn.rows + insn.rows * insn.rows) + REQUANT_STAGES);
-    }
+    case "ATTNV":
+      return same(attnvHeadCycles(insn.rows, insn.cols, lanes.attnvLanes));
     case "LUT":
       return same(vectorsFor(256, C) * hw.wordsPerVector + insn.rows * vectorsFor(insn.cols, lanes.eltwiseLanes) + ELTWISE_PIPELINE);
     case "ADD":
