@@ -60,7 +60,7 @@ const MAX_ARRAY_DIM = 128;
 // On-chip addresses and counts are 16-bit instruction fields; a param load moves PARAM_PLANES entries per tile.
 const MAX_DEPTH = 32768;
 const MAX_PARAM_DEPTH = 4096;
-const MAX_LANES = 256;
+const MAX_LANES = 128;
 
 type Json = Record<string, unknown>;
 
