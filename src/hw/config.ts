@@ -105,7 +105,24 @@ export function parseAcceleratorConfig(raw: unknown, source = "accelerator confi
     },
     clockMHz: positiveNumber(obj.clockMHz ?? d.clockMHz, at("clockMHz")),
   };
+  checkAccumulator(config, at("accBits"));
   return config;
+}
+
+/** The largest inner dimension a MATMUL can have: X rows hold xDepth·cols values, W one k per entry, k is 16 bits. */
+export function maxInnerDimension(cfg: AcceleratorConfig): number {
+  return Math.min(cfg.buffers.xDepth * cfg.array.cols, cfg.buffers.wDepth, 2 ** 16 - 1);
+}
+
+/** Refuses an accumulator that cannot hold a sum of int8 × int8 products over the largest inner dimension. */
+function checkAccumulator(cfg: AcceleratorConfig, what: string): void {
+  const k = maxInnerDimension(cfg);
+  const need = Math.ceil(Math.log2(k * 2 ** 14 + 1)) + 1;
+  if (cfg.accBits < need) {
+    throw new P2vitError(
+      `${what}: ${cfg.accBits} bits cannot hold a sum of ${k} int8 products (the largest K the buffers allow: min(buffers.xDepth·array.cols, buffers.wDepth)); it needs ${need} bits, or smaller buffers`,
+    );
+  }
 }
 
 export function loadAcceleratorConfig(file: string): AcceleratorConfig {

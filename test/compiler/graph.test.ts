@@ -79,7 +79,7 @@ describe("graph compiler", () => {
     const tiny = (buffers: object) => parseAcceleratorConfig({ name: "tiny", array: { rows: 4, cols: 8 }, busBits: 32, buffers });
     expect(() => compileGraph(graph, tiny({ xDepth: 1 }))).toThrow(/does not fit accelerator "tiny": buffers\.xDepth = 1 cannot hold one input row/);
     expect(() => compileGraph(graph, tiny({ wDepth: 4 }))).toThrow(/buffers\.wDepth = 4/);
-    expect(() => compileGraph(graph, parseAcceleratorConfig({ accBits: 20 }))).toThrow(/accBits = 20 can overflow/);
+    expect(() => compileGraph(graph, parseAcceleratorConfig({ accBits: 20, buffers: { xDepth: 2, wDepth: 16 } }))).toThrow(/accBits = 20 can overflow/);
   });
 
   it("refuses 8-bit attention probabilities and 4-bit weights on an int8-only array", () => {

@@ -15,6 +15,7 @@ describe("accelerator config", () => {
     [{ array: { rows: "4", cols: 4 } }, /array\.rows: expected an integer .* got "4"/],
     [{ busBits: 48 }, /busBits: expected one of 32, 64, 128, 256, 512, got 48/],
     [{ accBits: 12 }, /accBits: expected an integer from 20 to 48, got 12/],
+    [{ accBits: 24 }, /accBits: 24 bits cannot hold a sum of 8192 int8 products .* needs 29 bits/],
     [{ weightBits: 4 }, /weightBits: expected one of 8, got 4 \(the int4-weight mode is not generated yet\)/],
     [{ clockMHz: 0 }, /clockMHz: expected a positive number, got 0/],
     [{ buffers: { xDepth: -1 } }, /buffers\.xDepth: expected an integer from 1 to 32768, got -1/],
