@@ -53,7 +53,7 @@ export async function compileCommand(qgraphFile: string, cfg: AcceleratorConfig,
       instructions: program.instructions.length,
       dataWord: program.dataWord,
       words: program.words,
-      input: { tensor: program.input, ...program.patchify },
+      input: { tensor: program.input, patchify: program.patchify },
       output: program.output,
       tensors: placementsJson(program),
     };

@@ -37,11 +37,11 @@ export interface GraphProgram {
   constants: Uint8Array;
   /** Every tensor's place in memory (absolute words). */
   tensors: Map<string, Placement>;
-  /** The patch rows the host writes for each image, and the logits it reads back. */
+  /** The tensor the host writes for each run (a ViT's patch rows), and the one it reads back. */
   input: string;
   output: string;
-  /** Patch geometry of the input: C×H×W image, patch size. */
-  patchify: { channels: number; imgSize: number; patch: number };
+  /** How an image becomes the input's patch rows (C×H×W, patch size); null for a graph that takes its input tensor as is. */
+  patchify: { channels: number; imgSize: number; patch: number } | null;
   /** Named constant blocks, for the listing. */
   blocks: { name: string; word: number; vectors: number }[];
   /** Multiply-accumulates of each layer (useful work, excluding padding). */
@@ -101,7 +101,6 @@ export function compileGraph(graph: QGraph, cfg: AcceleratorConfig, options: Com
   // Constant rows that live inside a tensor (the class token row) are filled when the tensor is placed.
   const rootWords = new Map<string, number>();
   const patchOp = graph.ops.find((o): o is Extract<QOp, { kind: "patchify" }> => o.kind === "patchify");
-  if (!patchOp) throw new P2vitError(`graph ${graph.model.name} has no patchify op: the compiler expects a ViT that starts with patch rows`);
   const prefill = new Map<string, { row: number; data: Int8Array }>();
   for (const op of graph.ops) if (op.kind === "prepend_row") prefill.set(op.output, { row: 0, data: constData(info, op.inputs[0], op) });
   for (const root of plan.roots) {
@@ -155,9 +154,9 @@ export function compileGraph(graph: QGraph, cfg: AcceleratorConfig, options: Com
     words: dataWord + data.words,
     constants: data.image(),
     tensors: placed,
-    input: patchOp.output,
+    input: patchOp?.output ?? graph.input.name,
     output: graph.output,
-    patchify: { channels: patchOp.channels, imgSize: patchOp.imgSize, patch: patchOp.patch },
+    patchify: patchOp ? { channels: patchOp.channels, imgSize: patchOp.imgSize, patch: patchOp.patch } : null,
     blocks: data.blocks.map((b) => ({ ...b, word: b.word + dataWord })),
     macs,
   };

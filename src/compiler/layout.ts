@@ -99,10 +99,11 @@ export function planTensors(graph: QGraph, cfg: AcceleratorConfig): TensorPlan {
     }
   }
 
+  const patchified = new Set(graph.ops.filter((op) => op.kind === "patchify").map((op) => op.inputs[0]));
   const roots: TensorPlan["roots"] = [];
   for (const t of graph.tensors) {
     if (views.has(t.name) || t.data) continue;
-    if (t.name === graph.input.name) continue; // the image is placed as patch rows by the patchify op
+    if (patchified.has(t.name)) continue; // the image itself: the host writes its patch rows
     const col = columns.get(t.name);
     const wide = t.bits === 32;
     const vectors = wide ? WIDE_PLANES * Math.ceil(t.cols / C) : Math.ceil((col?.width ?? t.cols) / C);

@@ -20,19 +20,24 @@ export function encodeProgram(program: GraphProgram): Uint8Array {
   return out;
 }
 
-/** Instructions, constants, and the image's patch rows (pixels: C×H×W bytes). */
-export function buildMemory(program: GraphProgram, pixels: Uint8Array, encoded = encodeProgram(program)): Uint8Array {
+/** Instructions, constants, and the input tensor's values (row-major, rows × cols of the input tensor). */
+export function buildMemory(program: GraphProgram, input: Int8Array, encoded = encodeProgram(program)): Uint8Array {
   const hw = deriveHw(program.config);
   const mem = new Uint8Array(program.words * hw.busBytes);
   mem.set(encoded, 0);
   mem.set(program.constants, program.dataWord * hw.busBytes);
+  writeTensor(program, mem, program.input, input);
+  return mem;
+}
+
+/** An image (C×H×W pixels) as the input a ViT program takes: the patch rows of pixel − 128. */
+export function imageInput(program: GraphProgram, pixels: Uint8Array): Int8Array {
+  if (!program.patchify) throw new Error(`program ${program.model} takes a tensor, not an image`);
   const { channels, imgSize, patch } = program.patchify;
   if (pixels.length !== channels * imgSize * imgSize) {
     throw new Error(`image has ${pixels.length} values, program ${program.model} takes ${channels}×${imgSize}×${imgSize}`);
   }
-  const patches = patchifyInt(imageToInput(pixels), channels, imgSize, patch);
-  writeTensor(program, mem, program.input, patches, patches.length / (channels * patch * patch));
-  return mem;
+  return patchifyInt(imageToInput(pixels), channels, imgSize, patch);
 }
 
 function byteAt(program: GraphProgram, p: Placement, row: number, col: number, plane = 0): number {
@@ -43,9 +48,13 @@ function byteAt(program: GraphProgram, p: Placement, row: number, col: number, p
   return (p.word + row * p.rowStride + vector * hw.wordsPerVector) * hw.busBytes + (phys % C);
 }
 
-function writeTensor(program: GraphProgram, mem: Uint8Array, name: string, values: Int8Array, rows: number): void {
-  const p = program.tensors.get(name)!;
+/** Writes a tensor's values (row-major) into its place. */
+export function writeTensor(program: GraphProgram, mem: Uint8Array, name: string, values: Int8Array): void {
+  const p = program.tensors.get(name);
+  if (!p) throw new Error(`program ${program.model} has no tensor ${name}`);
+  const rows = p.rows;
   const cols = values.length / rows;
+  if (!Number.isInteger(cols) || (!p.columns && cols > p.vectors * program.config.array.cols)) throw new Error(`${name}: ${values.length} values do not fill ${rows} rows`);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) mem[byteAt(program, p, r, c)] = values[r * cols + c] & 0xff;
 }
 

@@ -4,7 +4,7 @@
  * first layer where the two diverge and, through the listing, the instructions that wrote it.
  */
 import { GraphProgram } from "../compiler/graph.js";
-import { buildMemory, encodeProgram, readTensor } from "../compiler/memory.js";
+import { buildMemory, encodeProgram, imageInput, readTensor } from "../compiler/memory.js";
 import type { QGraph } from "../quant/qgraph.js";
 import { Mismatch, firstMismatch } from "./compare.js";
 import { runGolden } from "./golden/model.js";
@@ -28,7 +28,7 @@ export function checkImage(
   options: IsaOptions & { encoded?: Uint8Array; corrupt?: (memory: Uint8Array) => void } = {},
 ): ImageCheck {
   const golden = runGolden(graph, pixels, true);
-  const memory = buildMemory(program, pixels, options.encoded ?? encodeProgram(program));
+  const memory = buildMemory(program, imageInput(program, pixels), options.encoded ?? encodeProgram(program));
   options.corrupt?.(memory);
   const run = runIsa(program.config, memory, options);
   const info = new Map(graph.tensors.map((t) => [t.name, t]));
