@@ -16,6 +16,7 @@ import { MAX_ALIGN_SHIFT } from "../quant/ops/elementwise.js";
 import { MAX_TOKENS } from "../sim/golden/attention.js";
 import { P2vitError } from "../util/errors.js";
 import { ATTNV_CODE_BITS, attnvContext } from "./attnv-core.js";
+import { layerNormCoreContext, layerNormDelays } from "./layernorm-core.js";
 import { GENERATOR_VERSION, indexBits, templateContext } from "./params.js";
 import { RtlFile, TEMPLATE_DIR } from "./rtl.js";
 
@@ -111,6 +112,8 @@ export type UnitSpec =
   | { unit: "elementwise_core"; lanes: number }
   /** The attention·V engine: `lanes` output columns, rows of up to `maxTokens` codes (src/generator/attnv-core.ts). */
   | { unit: "attnv_core"; lanes: number; maxTokens: number }
+  /** `lanes` channels per beat, rows of up to `maxDim` channels (src/generator/layernorm-core.ts). */
+  | { unit: "layernorm_core"; lanes: number; maxDim: number }
   /** `lanes` requantization lanes side by side (synthesis only): the shifter or the multiplier kind. */
   | { unit: "requant_bank"; kind: "shift" | "mult"; accBits: number; lanes: number };
 
@@ -165,6 +168,8 @@ export function unitLabel(spec: UnitSpec): string {
       return `elementwise_core lanes=${spec.lanes}`;
     case "attnv_core":
       return `attnv_core lanes=${spec.lanes} maxTokens=${spec.maxTokens}`;
+    case "layernorm_core":
+      return `layernorm_core lanes=${spec.lanes} maxDim=${spec.maxDim}`;
     case "requant_bank":
       return `${bankModule(spec.kind)} lanes=${spec.lanes} acc=${spec.accBits}`;
   }
@@ -268,6 +273,22 @@ export function renderUnit(spec: UnitSpec): RenderedUnit {
       outputs = [port("out_valid", 1), lanesPort("out_y", spec.lanes, 8)];
       valid = "out_valid";
       latency = a.latency;
+      break;
+    }
+    case "layernorm_core": {
+      const ln = layerNormCoreContext(spec.lanes, spec.maxDim);
+      files = [rtl("vector_ram"), rtl("layernorm_core", ln)];
+      parameters = { C: ln.lanes, BEATS: ln.beats, BAW: ln.beatBits, BUF_DEPTH: ln.bufDepth, BUF_AW: ln.bufAddrBits, DW: ln.dimBits };
+      const c = ln.lanes;
+      inputs = [
+        port("rst", 1), port("par_we", 1), port("par_addr", ln.beatBits), lanesPort("par_k", c, ln.kBits),
+        lanesPort("par_mult", c, ln.multBits), lanesPort("par_bias", c, ln.biasBits), lanesPort("par_shift", c, ln.shiftBits),
+        port("dim", ln.dimBits), port("eps_term", ln.epsBits), port("in_valid", 1), lanesPort("in_x", c, 8),
+      ];
+      outputs = [port("out_valid", 1), lanesPort("out_y", c, 8)];
+      valid = "out_valid";
+      // from a row's last input beat to its first output beat
+      latency = layerNormDelays(c).output;
       break;
     }
     case "requant_bank": {

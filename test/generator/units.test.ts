@@ -23,6 +23,8 @@ const SPECS: UnitSpec[] = [
   { unit: "vector_ram", width: 128, depth: 64 },
   ...[4, 8, 16].map((lanes) => ({ unit: "elementwise_core", lanes }) as const),
   ...[[1, 5], [8, 1024], [16, 197]].map(([lanes, maxTokens]) => ({ unit: "attnv_core", lanes, maxTokens }) as const),
+  // (and the smallest layernorm_core, for synthesis)
+  ...[[16, 1024], [4, 40], [1, 100], [6, 50], [1, 2]].map(([lanes, maxDim]) => ({ unit: "layernorm_core", lanes, maxDim }) as const),
   { unit: "requant_bank", kind: "shift", accBits: 32, lanes: 3 },
   { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 3 },
 ];
@@ -35,6 +37,8 @@ const SMALLEST: UnitSpec[] = [
   { unit: "vector_ram", width: 8, depth: 16 },
   { unit: "elementwise_core", lanes: 4 },
   { unit: "attnv_core", lanes: 1, maxTokens: 5 },
+  // smaller than its unit tests': generic synth spends some 15 s per lane on the multipliers, more on RAMs
+  { unit: "layernorm_core", lanes: 1, maxDim: 2 },
 ];
 
 function writeUnit(u: RenderedUnit): string {
