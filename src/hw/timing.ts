@@ -4,9 +4,11 @@
  * and the dispatcher. The MatMul figures follow the engine's RTL (row-stationary: one k per cycle,
  * a one-cycle move to the shadow registers, one row per cycle through the requantization lanes).
  * The streaming chunks' figures are the cores' schedules: a row is read in, processed, written out;
- * attention·V's is the engine's own (src/generator/attnv-core.ts: one code per cycle, V loads overlapped).
+ * the LayerNorm core's and attention·V's are the units' own schedules (src/generator/layernorm-core.ts:
+ * rows overlapped three deep; src/generator/attnv-core.ts: one code per cycle, V loads overlapped).
  */
 import { attnvHeadCycles } from "../generator/attnv-core.js";
+import { layerNormRowTiming } from "../generator/layernorm-core.js";
 import { AcceleratorConfig, deriveHw } from "./config.js";
 import { vectorsFor, weightEntries } from "./footprint.js";
 import { Instruction, MATMUL_FLAGS } from "./isa.js";
@@ -15,8 +17,6 @@ import { Instruction, MATMUL_FLAGS } from "./isa.js";
 export const REQUANT_STAGES = 4;
 /** Cycles from a read request to its data when the memory answers at once (loader and core read pipelines). */
 export const READ_LATENCY = 2;
-/** Per-row fixed cycles of the LayerNorm core: integer square root (21 steps), reciprocal (17 steps), pipeline. */
-export const LN_ROW_OVERHEAD = 21 + 17 + 8;
 /** Per-row fixed cycles of the softmax core: √2·S square root (31 steps), pipeline. */
 export const SOFTMAX_ROW_OVERHEAD = 31 + 6;
 /** Pipeline of the elementwise core (alignment or table read, then requant_lane). */
@@ -53,8 +53,11 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
       const drain = R * planes;
       return { issue: Math.max(steps + 1, drain), complete: steps + 1 + drain + REQUANT_STAGES };
     }
-    case "LAYERNORM":
-      return same(insn.rows * (2 * vectorsFor(insn.cols, lanes.layernormLanes) + LN_ROW_OVERHEAD));
+    case "LAYERNORM": {
+      // rows enter every `interval` cycles; the last one leaves rowCycles after it entered
+      const t = layerNormRowTiming(insn.cols, lanes.layernormLanes);
+      return same((insn.rows - 1) * t.interval + t.rowCycles);
+    }
     case "SOFTMAX":
       return same(insn.rows * (3 * vectorsFor(insn.cols, lanes.softmaxLanes) + SOFTMAX_ROW_OVERHEAD));
     case "ATTNV":
