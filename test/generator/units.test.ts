@@ -18,6 +18,7 @@ const SPECS: UnitSpec[] = [
   ...[20, 32, 48].map((accBits) => ({ unit: "requant_lane", accBits }) as const),
   ...[20, 32, 48].map((accBits) => ({ unit: "requant_mult_lane", accBits }) as const),
   ...[20, 32, 40].map((accBits) => ({ unit: "mac_pe", accBits }) as const),
+  ...[20, 32, 40].map((accBits) => ({ unit: "mac_pe", accBits, w4: true }) as const),
   { unit: "vector_ram", width: 8, depth: 16 },
   { unit: "vector_ram", width: 40, depth: 5 },
   { unit: "vector_ram", width: 128, depth: 64 },
@@ -31,6 +32,7 @@ const SMALLEST: UnitSpec[] = [
   { unit: "requant_lane", accBits: 20 },
   { unit: "requant_mult_lane", accBits: 20 },
   { unit: "mac_pe", accBits: 20 },
+  { unit: "mac_pe", accBits: 20, w4: true },
   { unit: "vector_ram", width: 8, depth: 16 },
   { unit: "elementwise_core", lanes: 4 },
 ];
