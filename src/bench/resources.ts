@@ -106,6 +106,7 @@ export const UNIT_TARGETS: { spec: UnitSpec; noDsp?: boolean }[] = [
   { spec: { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 16 } },
   { spec: { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 16 }, noDsp: true },
   { spec: { unit: "mac_pe", accBits: 32 } },
+  { spec: { unit: "mac_pe", accBits: 32, w4: true } },
   { spec: { unit: "elementwise_core", lanes: 16 } },
   // the default config's W buffer: 16 bytes x 4096 entries
   { spec: { unit: "vector_ram", width: DEFAULT_CONFIG.array.cols * 8, depth: DEFAULT_CONFIG.buffers.wDepth } },

@@ -5,6 +5,7 @@
 import { SHIFT_MIN } from "../arith.js";
 import { AcceleratorConfig, INSTRUCTION_BITS, PARAM_PLANES, configHash, deriveHw } from "../hw/config.js";
 import { FIELDS, LOAD_TARGETS, OPCODES } from "../hw/isa.js";
+import { buildsW4, macPeContext, matmulFlagsContext } from "./mac.js";
 
 export const GENERATOR_VERSION = "0.1.0";
 
@@ -13,7 +14,7 @@ export function indexBits(n: number): number {
   return Math.max(1, Math.ceil(Math.log2(n)));
 }
 
-export interface TemplateContext {
+export interface TemplateContext extends ReturnType<typeof macPeContext>, ReturnType<typeof matmulFlagsContext> {
   generatorVersion: string;
   configName: string;
   configHash: string;
@@ -82,6 +83,8 @@ export function templateContext(cfg: AcceleratorConfig): TemplateContext {
     lastParamPlane: PARAM_PLANES - 1,
     opcodes: Object.entries(OPCODES).map(([name, value]) => ({ name, value })),
     fields: isaFieldParams(),
+    ...macPeContext(buildsW4(cfg)),
+    ...matmulFlagsContext(cfg),
   };
 }
 

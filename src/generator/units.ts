@@ -17,6 +17,7 @@ import { MAX_TOKENS } from "../sim/golden/attention.js";
 import { P2vitError } from "../util/errors.js";
 import { ATTNV_CODE_BITS, attnvContext } from "./attnv-core.js";
 import { layerNormCoreContext, layerNormDelays } from "./layernorm-core.js";
+import { MAC_PE_LATENCY, macPeContext } from "./mac.js";
 import { GENERATOR_VERSION, indexBits, templateContext } from "./params.js";
 import { RtlFile, TEMPLATE_DIR } from "./rtl.js";
 
@@ -107,7 +108,8 @@ export function requantMultContext(accBits: number) {
 export type UnitSpec =
   | { unit: "requant_lane"; accBits: number }
   | { unit: "requant_mult_lane"; accBits: number }
-  | { unit: "mac_pe"; accBits: number }
+  /** w4: the dual-mode PE of a weightBits 4 config (int8 weights, or int4 weight pairs with `w4` high). */
+  | { unit: "mac_pe"; accBits: number; w4?: boolean }
   | { unit: "vector_ram"; width: number; depth: number }
   | { unit: "elementwise_core"; lanes: number }
   /** The attention·V engine: `lanes` output columns, rows of up to `maxTokens` codes (src/generator/attnv-core.ts). */
@@ -160,8 +162,9 @@ export function unitLabel(spec: UnitSpec): string {
   switch (spec.unit) {
     case "requant_lane":
     case "requant_mult_lane":
-    case "mac_pe":
       return `${spec.unit} acc=${spec.accBits}`;
+    case "mac_pe":
+      return `${spec.unit}${spec.w4 ? " w4" : ""} acc=${spec.accBits}`;
     case "vector_ram":
       return `vector_ram ${spec.width}x${spec.depth}`;
     case "elementwise_core":
@@ -226,13 +229,16 @@ export function renderUnit(spec: UnitSpec): RenderedUnit {
       latency = REQUANT_LATENCY;
       break;
     }
-    case "mac_pe":
-      files = [rtl("mac_pe")];
+    case "mac_pe": {
+      const w4 = spec.w4 === true;
+      files = [rtl("mac_pe", macPeContext(w4))];
       parameters = { ACC: accBits };
-      inputs = [port("en", 1), port("first", 1), port("x", 8, true), port("w", 8, true)];
+      const dual = w4 ? { mode: [port("w4", 1)], xHi: [port("x_hi", 8, true)] } : { mode: [], xHi: [] };
+      inputs = [port("en", 1), port("first", 1), ...dual.mode, port("x", 8, true), ...dual.xHi, port("w", 8, true)];
       outputs = [port("acc", accBits, true)];
-      latency = 1;
+      latency = MAC_PE_LATENCY;
       break;
+    }
     case "vector_ram": {
       checkInt(spec.width, 1, 4096, `${label}: width`);
       checkInt(spec.depth, 1, 65536, `${label}: depth`);

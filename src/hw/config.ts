@@ -11,8 +11,11 @@ export interface AcceleratorConfig {
   /** Used for the output folder and the top module's comment. Letters, digits, '-' and '_'. */
   name: string;
   array: { rows: number; cols: number };
-  /** Weight precision. 8 today; the 4-bit mode (two 4-bit MACs per PE) is not generated yet. */
-  weightBits: 8;
+  /**
+   * Weight precision the PEs are built for. 8: int8 weights. 4: dual-mode PEs, which run every MATMUL
+   * with int8 weights and a MATMUL with flag W4 with int4 weights at two MACs per PE per cycle.
+   */
+  weightBits: 8 | 4;
   /** Activation precision: int8. */
   actBits: 8;
   /** Width of each PE's accumulator and of the bias. */
@@ -61,6 +64,7 @@ const MAX_ARRAY_DIM = 128;
 const MAX_DEPTH = 32768;
 const MAX_PARAM_DEPTH = 4096;
 const MAX_LANES = 128;
+const WEIGHT_BITS_HINT = "8: int8 weights; 4: dual-mode PEs that also run MATMULs with int4 weights (flag W4)";
 
 type Json = Record<string, unknown>;
 
@@ -87,7 +91,7 @@ export function parseAcceleratorConfig(raw: unknown, source = "accelerator confi
       rows: intIn(array.rows ?? d.array.rows, 1, MAX_ARRAY_DIM, at("array.rows")),
       cols: intIn(array.cols ?? d.array.cols, 1, MAX_ARRAY_DIM, at("array.cols")),
     },
-    weightBits: oneOf(obj.weightBits ?? d.weightBits, [8], at("weightBits"), "the int4-weight mode is not generated yet") as 8,
+    weightBits: oneOf(obj.weightBits ?? d.weightBits, [8, 4], at("weightBits"), WEIGHT_BITS_HINT) as 8 | 4,
     actBits: oneOf(obj.actBits ?? d.actBits, [8], at("actBits")) as 8,
     accBits: intIn(obj.accBits ?? d.accBits, ACC_BITS.min, ACC_BITS.max, at("accBits")),
     busBits: oneOf(obj.busBits ?? d.busBits, BUS_WIDTHS, at("busBits")),
@@ -106,6 +110,9 @@ export function parseAcceleratorConfig(raw: unknown, source = "accelerator confi
     clockMHz: positiveNumber(obj.clockMHz ?? d.clockMHz, at("clockMHz")),
   };
   checkAccumulator(config, at("accBits"));
+  if (config.weightBits === 4 && config.array.cols < 2) {
+    throw new P2vitError(`${at("weightBits")}: 4 needs array.cols of at least 2, got ${config.array.cols} (a W4 step reads one X vector word per array row and takes its pair of activations from that word, or from its first byte and the last byte of the word before)`);
+  }
   return config;
 }
 

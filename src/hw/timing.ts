@@ -13,6 +13,8 @@ import { AcceleratorConfig, deriveHw } from "./config.js";
 import { vectorsFor, weightEntries } from "./footprint.js";
 import { Instruction, MATMUL_FLAGS } from "./isa.js";
 
+/** Cycles from a MATMUL step's issue to its products in the accumulators: RAM read, operand registers, product register. */
+export const MAC_PIPELINE = 3;
 /** Register stages of the requantization lane (templates/rtl/requant_lane.v.hbs). */
 export const REQUANT_STAGES = 4;
 /** Cycles from a read request to its data when the memory answers at once (loader and core read pipelines). */
@@ -47,11 +49,12 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
     case "STORE":
       return same(READ_LATENCY + insn.rows * insn.count * hw.wordsPerVector);
     case "MATMUL": {
+      // docs/isa.md, "MATMUL timing": S steps, the sums reach the accumulators MAC_PIPELINE cycles after
+      // the last step, move to the shadow registers, and drain one row per cycle (four rows per row for
+      // WIDE) through the lanes. The next MATMUL issues after S + 1 cycles unless the drain is still busy.
       const steps = weightEntries(insn.k, insn.flags);
-      const planes = insn.flags & MATMUL_FLAGS.WIDE ? 4 : 1;
-      // the next tile accumulates while this one drains, so the engine takes a tile every max(steps + 1, drain) cycles
-      const drain = R * planes;
-      return { issue: Math.max(steps + 1, drain), complete: steps + 1 + drain + REQUANT_STAGES };
+      const drain = R * (insn.flags & MATMUL_FLAGS.WIDE ? 4 : 1);
+      return { issue: Math.max(steps + 1, drain + MAC_PIPELINE), complete: steps + MAC_PIPELINE + 1 + drain + REQUANT_STAGES };
     }
     case "LAYERNORM": {
       // rows enter every `interval` cycles; the last one leaves rowCycles after it entered

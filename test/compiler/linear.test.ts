@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatListing } from "../../src/compiler/image.js";
-import { REGIONS, compileLinear, linearImage, readLinearOutput } from "../../src/compiler/linear.js";
+import { REGIONS, compileLinear, linearImage, packInt4Pair, readLinearOutput } from "../../src/compiler/linear.js";
 import { parseAcceleratorConfig } from "../../src/hw/config.js";
 import { QLinear } from "../../src/quant/qgraph.js";
 
@@ -14,6 +14,12 @@ function layer(k: number, n: number, over: Partial<QLinear> = {}): QLinear {
 }
 
 const CFG = parseAcceleratorConfig({ name: "c", array: { rows: 4, cols: 4 }, busBits: 64, buffers: { xDepth: 80, wDepth: 256, oDepth: 8, paramDepth: 8 } });
+const CFG_W4 = parseAcceleratorConfig({ ...CFG, name: "c4", weightBits: 4 });
+
+/** A layer with int4 weights: w[c][k] = ((7c + k) mod 16) − 8. */
+function int4Layer(k: number, n: number): QLinear {
+  return layer(k, n, { weightBits: 4, weight: Int8Array.from({ length: n * k }, (_, i) => ((7 * Math.floor(i / k) + (i % k)) % 16) - 8) });
+}
 
 describe("linear compiler", () => {
   it("emits resident weights, then per row tile: load, one MATMUL per column tile, store", () => {
@@ -59,5 +65,45 @@ describe("linear compiler", () => {
   ])("refuses a layer that does not fit: %#", (l, m, message) => {
     expect(() => compileLinear(CFG, l, m)).toThrow(message);
     expect(() => compileLinear(CFG, l, m)).toThrow(/^layer fc \(K=\d+, N=\d+\) does not fit accelerator "c"/);
+  });
+
+  describe("int4 weights", () => {
+    it("packs two weights per byte, k even in bits 3:0, and flags every MATMUL W4", () => {
+      const l = int4Layer(7, 6);
+      const p = compileLinear(CFG_W4, l, 5);
+      expect(p.shape).toMatchObject({ w4: true, wEntries: 4, tiles: 2 });
+      const matmuls = p.instructions.map((i) => i.insn).filter((i) => i.op === "MATMUL");
+      expect(matmuls.map((i) => [i.k, i.waddr, i.flags])).toEqual([[7, 0, 1], [7, 4, 1], [7, 0, 1], [7, 4, 1]]);
+      expect(p.instructions[0].insn).toMatchObject({ op: "LOAD", target: "W", count: 2 * 4 });
+      expect(p.regions.find((r) => r.name === REGIONS.weights)!.vectors).toBe(2 * 4);
+      const image = linearImage(p, l, new Int8Array(5 * 7));
+      const w = p.regions.find((r) => r.name === REGIONS.weights)!;
+      const entry = (v: number) => Array.from(image.subarray((w.word + v) * 8, (w.word + v) * 8 + 4));
+      const wt = (c: number, k: number) => l.weight[c * 7 + k];
+      // tile 0, pair 1: k = 2, 3 of channels 0..3
+      expect(entry(1)).toEqual([0, 1, 2, 3].map((c) => packInt4Pair(wt(c, 2), wt(c, 3))));
+      expect(packInt4Pair(-8, 7)).toBe(0x78);
+      expect(packInt4Pair(-1, -8)).toBe(0x8f);
+      // tile 1, pair 3: k = 6 and, past K, a zero high nibble; channels 6, 7 do not exist
+      expect(entry(4 + 3)).toEqual([wt(4, 6) & 0xf, wt(5, 6) & 0xf, 0, 0]);
+    });
+
+    it("leaves int8 layers in the int8 mode on a dual-mode build", () => {
+      const p = compileLinear(CFG_W4, layer(7, 6), 5);
+      expect(p.instructions.filter((i) => i.insn.op === "MATMUL").every((i) => i.insn.op === "MATMUL" && i.insn.flags === 0)).toBe(true);
+      expect(p.shape).toMatchObject({ w4: false, wEntries: 7 });
+    });
+
+    it.each([
+      [CFG, int4Layer(8, 4), /the layer has int4 weights and the accelerator is built with weightBits = 8: set weightBits to 4/],
+      [CFG_W4, layer(8, 4, { weightBits: 4 }), /channel 0, k 0: weight -125 is outside the int4 range -8\.\.7/],
+      [
+        parseAcceleratorConfig({ ...CFG_W4, buffers: { ...CFG.buffers, wDepth: 100 } }),
+        int4Layer(201, 4),
+        /buffers\.wDepth = 100 is less than one column tile of weights \(ceil\(K\/2\) = 101 entries of int4 pairs\)/,
+      ],
+    ])("refuses what the int4-weight mode cannot run: %#", (cfg, l, message) => {
+      expect(() => compileLinear(cfg, l, 1)).toThrow(message);
+    });
   });
 });

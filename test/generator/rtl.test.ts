@@ -11,6 +11,8 @@ const CONFIGS = [
   parseAcceleratorConfig({ name: "tiny", array: { rows: 1, cols: 1 }, busBits: 32, accBits: 40 }),
   parseAcceleratorConfig({ name: "odd", array: { rows: 3, cols: 5 }, busBits: 64, buffers: { xDepth: 7, wDepth: 100, oDepth: 9, paramDepth: 3 } }),
   parseAcceleratorConfig({ name: "wide", array: { rows: 8, cols: 16 }, busBits: 512 }),
+  parseAcceleratorConfig({ name: "odd-w4", weightBits: 4, array: { rows: 3, cols: 5 }, busBits: 64, buffers: { xDepth: 7, wDepth: 100, oDepth: 9, paramDepth: 3 } }),
+  parseAcceleratorConfig({ name: "narrow-w4", weightBits: 4, array: { rows: 1, cols: 2 }, busBits: 32, buffers: { xDepth: 1, wDepth: 1, oDepth: 1, paramDepth: 1 } }),
 ];
 
 describe("RTL generator", () => {
@@ -34,6 +36,18 @@ describe("RTL generator", () => {
     expect(top).toMatch(/localparam WPI = 4;/);
     expect(top).toMatch(/localparam IB = 256;/);
     expect(top).not.toMatch(/\{\{|\}\}[^}]/); // no template residue
+  });
+
+  it("builds the dual-mode PEs and accepts MATMUL flag W4 only with weightBits 4", () => {
+    const text = (cfg: typeof CONFIGS[number], name: string) => renderRtl(cfg).files.find((f) => f.name === name)!.text;
+    const [int8, w4] = [CONFIGS[2], CONFIGS[4]];
+    expect(text(int8, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 0;/);
+    expect(text(w4, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 1;/);
+    expect(text(w4, "p2vit_top.v")).toMatch(/\.w4\(matmul_flags\[0\]\)/);
+    expect(text(int8, "mac_pe.v")).not.toMatch(/x_hi/);
+    expect(text(w4, "mac_pe.v")).toMatch(/localparam PACK_S = 13;/);
+    expect(text(int8, "matmul_engine.v")).not.toMatch(/\bw4\b/);
+    expect(text(w4, "matmul_engine.v")).toMatch(/input\s+wire\s+w4,/);
   });
 
   it("writes the Verilog, a file list in dependency order and a manifest", async () => {

@@ -16,7 +16,8 @@ describe("accelerator config", () => {
     [{ busBits: 48 }, /busBits: expected one of 32, 64, 128, 256, 512, got 48/],
     [{ accBits: 12 }, /accBits: expected an integer from 20 to 48, got 12/],
     [{ accBits: 24 }, /accBits: 24 bits cannot hold a sum of 8192 int8 products .* needs 29 bits/],
-    [{ weightBits: 4 }, /weightBits: expected one of 8, got 4 \(the int4-weight mode is not generated yet\)/],
+    [{ weightBits: 6 }, /weightBits: expected one of 8, 4, got 6 \(8: int8 weights; 4: dual-mode PEs that also run MATMULs with int4 weights \(flag W4\)\)/],
+    [{ weightBits: 4, array: { rows: 4, cols: 1 } }, /weightBits: 4 needs array\.cols of at least 2, got 1/],
     [{ clockMHz: 0 }, /clockMHz: expected a positive number, got 0/],
     [{ buffers: { xDepth: -1 } }, /buffers\.xDepth: expected an integer from 1 to 32768, got -1/],
     [{ rowz: 4 }, /rowz: unknown field \(expected one of name, array/],
@@ -26,6 +27,12 @@ describe("accelerator config", () => {
   ])("refuses %j", (raw, message) => {
     expect(() => parseAcceleratorConfig(raw, "hw.json")).toThrow(message);
     expect(() => parseAcceleratorConfig(raw, "hw.json")).toThrow(/^hw\.json: /);
+  });
+
+  it("builds the dual-mode PEs with weightBits 4, on any array of two columns or more", () => {
+    expect(parseAcceleratorConfig({ weightBits: 4 }).weightBits).toBe(4);
+    expect(parseAcceleratorConfig({ weightBits: 4, array: { rows: 1, cols: 2 } }).array).toEqual({ rows: 1, cols: 2 });
+    expect(configHash(parseAcceleratorConfig({ weightBits: 4 }))).not.toBe(configHash(DEFAULT_CONFIG));
   });
 
   it("hashes the config stably, whatever the key order", () => {

@@ -1,15 +1,18 @@
 /**
  * Co-simulation: the generated RTL, run by Verilator, against the golden kernel, bit for bit. Uses the
- * real vit4mnist patch embedding on real MNIST images when ../shared/data is there.
+ * real vit4mnist patch embedding on real MNIST images when ../shared/data is there. Layers with int4
+ * weights run in the int4-weight mode of dual-mode builds (weightBits 4).
  */
 import { describe, expect, it } from "vitest";
 import { loadModelAndImages } from "../../src/cli/cosim-layer.js";
 import { REGIONS } from "../../src/compiler/linear.js";
 import { region } from "../../src/compiler/image.js";
 import { AcceleratorConfig, DEFAULT_CONFIG, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
+import { quantizeLinear } from "../../src/quant/linear.js";
 import { quantizePatchEmbedding } from "../../src/quant/patch-embed.js";
+import { quantizeTensor } from "../../src/quant/pot.js";
 import { QLinear } from "../../src/quant/qgraph.js";
-import { seededRandom } from "../../src/util/random.js";
+import { gaussian, seededRandom } from "../../src/util/random.js";
 import { firstMismatch } from "../../src/sim/compare.js";
 import { cosimLinear } from "../../src/sim/cosim.js";
 import { linearGolden } from "../../src/sim/golden/linear.js";
@@ -28,17 +31,19 @@ function mnistPatchEmbedding(images: number) {
 }
 
 /**
- * A random int8 layer whose outputs mostly land inside int8: shifts near log2 of the typical
- * accumulator over 50, with every eighth channel at the extreme shifts -8 and 31.
+ * A random layer with int8 (or int4) weights whose outputs mostly land inside int8: shifts near log2
+ * of the typical accumulator over 50, with every eighth channel at the extreme shifts -8 and 31.
  */
-function randomLayer(k: number, n: number, seed: number): QLinear {
+function randomLayer(k: number, n: number, seed: number, weightBits: 8 | 4 = 8): QLinear {
   const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-  const typical = Math.round(Math.log2((Math.sqrt(k) * 74 * 74) / 50));
+  const wMax = 2 ** (weightBits - 1);
+  // uniform values have an RMS of about max / √3: 74 for int8
+  const typical = Math.round(Math.log2((Math.sqrt(k) * 74 * (wMax / Math.sqrt(3))) / 50));
   return {
-    kind: "linear", name: `random_${k}x${n}`, inFeatures: k, outFeatures: n,
-    input: { bits: 8, exponent: 0 }, output: { bits: 8, exponent: 0 }, weightBits: 8,
-    weight: Int8Array.from({ length: n * k }, () => int(-128, 127)),
+    kind: "linear", name: `random${weightBits === 4 ? "_w4" : ""}_${k}x${n}`, inFeatures: k, outFeatures: n,
+    input: { bits: 8, exponent: 0 }, output: { bits: 8, exponent: 0 }, weightBits,
+    weight: Int8Array.from({ length: n * k }, () => int(-wMax, wMax - 1)),
     weightExponents: new Int32Array(n),
     bias: Int32Array.from({ length: n }, () => int(-(2 ** 12), 2 ** 12)),
     shift: Int32Array.from({ length: n }, (_, c) => (c % 8 === 6 ? -8 : c % 8 === 7 ? 31 : Math.max(0, typical + (c % 5) - 2))),
@@ -100,6 +105,90 @@ describe("co-simulation without the shared data", () => {
     const r = await cosimLinear(small, randomLayer(40, 12, 77), randomInput(7, 40, 3), 7);
     expect(r.program.instructions.filter((i) => i.insn.op === "LOAD" && i.insn.target === "W").length).toBe(3 * 3);
     expect(r.mismatch).toBeNull();
+  });
+});
+
+/** Dual-mode builds: int4 layers run with MATMUL flag W4 (two MACs per PE per cycle), int8 layers as before. */
+const W4_SHAPES: AcceleratorConfig[] = [
+  parseAcceleratorConfig({ name: "w4a4x4", weightBits: 4, array: { rows: 4, cols: 4 }, busBits: 32, buffers: { xDepth: 16, wDepth: 128, oDepth: 8, paramDepth: 8 } }),
+  parseAcceleratorConfig({ ...ODD, name: "w4a3x5", weightBits: 4 }),
+  parseAcceleratorConfig({ name: "w4a5x3", weightBits: 4, array: { rows: 5, cols: 3 }, busBits: 64, buffers: { xDepth: 32, wDepth: 64, oDepth: 16, paramDepth: 16 } }),
+];
+
+/** An int4 layer from the quantizer: gaussian float weights quantized at 4 bits, calibrated on gaussian rows. */
+function quantizedInt4Layer(k: number, n: number, rows: number, seed: number): { layer: QLinear; x: Int8Array } {
+  const rnd = seededRandom(seed);
+  const floats = (length: number, scale: number) => Float32Array.from({ length }, () => gaussian(rnd) * scale);
+  const layer = quantizeLinear({
+    name: `quantized_w4_${k}x${n}`, weight: floats(n * k, 0.2), bias: floats(n, 0.1), inFeatures: k, outFeatures: n,
+    calibration: floats(64 * k, 1), weightBits: 4,
+  });
+  return { layer, x: quantizeTensor(floats(rows * k, 1), layer.input.exponent, 8) };
+}
+
+describe("int4-weight mode (weightBits 4)", () => {
+  it.each(W4_SHAPES.map((c) => [`${c.array.rows}x${c.array.cols}`, c] as const))("is bit-exact on a %s array with odd and even K", async (_shape, cfg) => {
+    for (const [k, n, m] of [[23, 2 * cfg.array.cols + 1, 2 * cfg.array.rows + 1], [12, cfg.array.cols + 2, cfg.array.rows]]) {
+      const r = await cosimLinear(cfg, randomLayer(k, n, k * 100 + n, 4), randomInput(m, k, k + m), m);
+      expect(r.mismatch).toBeNull();
+      expect(r.program.instructions.filter((i) => i.insn.op === "MATMUL").every((i) => i.insn.op === "MATMUL" && i.insn.flags === 1)).toBe(true);
+      const inside = r.expected.filter((v) => v > -128 && v < 127).length;
+      expect(inside).toBeGreaterThan(r.expected.length / 2);
+    }
+  });
+
+  it("runs int8 layers on the same dual-mode build, and a layer from the quantizer at 4 bits", async () => {
+    const cfg = W4_SHAPES[1];
+    const int8 = await cosimLinear(cfg, randomLayer(37, 9, 5), randomInput(13, 37, 2), 13);
+    expect(int8.mismatch).toBeNull();
+    expect(int8.program.instructions.some((i) => i.insn.op === "MATMUL" && i.insn.flags === 0)).toBe(true);
+    const q = quantizedInt4Layer(49, 11, 7, 3);
+    expect(q.layer.weightBits).toBe(4);
+    expect(Math.min(...q.layer.weight)).toBeGreaterThanOrEqual(-8);
+    expect(Math.max(...q.layer.weight)).toBeLessThanOrEqual(7);
+    const r = await cosimLinear(cfg, q.layer, q.x, 7);
+    expect(r.mismatch).toBeNull();
+    expect(new Set(r.got).size).toBeGreaterThan(10);
+  });
+
+  it("reloads int4 weights per column tile when they do not all fit the weight buffer", async () => {
+    // K = 39: 20 W entries of pairs per tile, the last pair's high nibble zero; 4 tiles need 80 > wDepth 64
+    const r = await cosimLinear(W4_SHAPES[2], randomLayer(39, 12, 78, 4), randomInput(7, 39, 4), 7);
+    expect(r.program.instructions.filter((i) => i.insn.op === "LOAD" && i.insn.target === "W").length).toBe(2 * 4);
+    expect(r.mismatch).toBeNull();
+  });
+
+  it("reports the output a corrupted high nibble changes", async () => {
+    const cfg = W4_SHAPES[1];
+    const layer = randomLayer(21, 10, 12, 4);
+    const x = randomInput(4, 21, 8);
+    // W entry 4 of column tile 1 holds pair 4: w[5 + c][8] in bits 3:0, w[5 + c][9] in bits 7:4 of byte c;
+    // corrupt w[8][9], byte 3
+    const corrupted = { ...layer, weight: layer.weight.slice() };
+    corrupted.weight[8 * 21 + 9] = corrupted.weight[8 * 21 + 9] === 7 ? -8 : 7;
+    const firstChanged = firstMismatch("y", [4, 10], linearGolden(layer, x, 4), linearGolden(corrupted, x, 4));
+    expect(firstChanged).not.toBeNull();
+    const r = await cosimLinear(cfg, layer, x, 4, {
+      corruptImage: (image, program) => {
+        const hw = deriveHw(program.config);
+        const w = region(program, REGIONS.weights);
+        const byte = (w.word + (1 * 11 + 4) * hw.wordsPerVector) * hw.busBytes + 3;
+        image[byte] = (image[byte] & 0x0f) | ((corrupted.weight[8 * 21 + 9] & 0xf) << 4);
+      },
+    });
+    expect(r.mismatch).toMatchObject({ coords: firstChanged!.coords, got: firstChanged!.got, expected: firstChanged!.expected });
+  });
+
+  it("traps on a W4 MATMUL in an int8-only build", async () => {
+    await expect(
+      cosimLinear(ODD, randomLayer(20, 10, 11), randomInput(6, 20, 21), 6, {
+        corruptImage: (image, program) => {
+          const hw = deriveHw(program.config);
+          const i = program.instructions.findIndex((p) => p.insn.op === "MATMUL");
+          image[i * hw.wordsPerInstruction * hw.busBytes + 11] = 1; // flags (bits 95:88) = W4
+        },
+      }),
+    ).rejects.toThrow(/trapped/);
   });
 });
 

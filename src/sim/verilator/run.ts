@@ -21,7 +21,7 @@ export interface SimResult {
 }
 
 const STATUS: Record<number, string> = {
-  2: "the controller trapped on an unknown opcode",
+  2: "the controller trapped on an unknown opcode or on a mode this build does not have",
   3: "the cycle limit was reached before HALT",
   4: "the accelerator accessed memory outside the image",
 };
