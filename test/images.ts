@@ -11,8 +11,8 @@ export interface RealSet {
   labels: number[];
 }
 
-export async function realSet(modelDir: string, dataDir: string, n: number, calib = 100): Promise<RealSet> {
-  const graph = await quantizeToGraph({ model: modelDir, data: dataDir, calib });
+export async function realSet(modelDir: string, dataDir: string, n: number, calib = 100, wBits: 4 | 8 = 8): Promise<RealSet> {
+  const graph = await quantizeToGraph({ model: modelDir, data: dataDir, calib, wBits });
   const model = loadModel(modelDir);
   const dataset = loadDataset(dataDir, { input: model.input, calib, limit: n, classes: model.classes });
   const set = await dataset.evaluation.read(0, n);

@@ -58,9 +58,9 @@ async function prepareQuantized(a: QuantRunArgs): Promise<{ model: LoadedModel; 
   return { model, quantized, dataset };
 }
 
-/** The default PoT QGraph of a model calibrated on `calib` images of `data` (for its structure: `p2vit perf`). */
-export async function quantizeToGraph(a: { model: string; data: string; calib: number }): Promise<QGraph> {
-  const { quantized } = await prepareQuantized({ ...a, limit: 1, method: "minmax", wBits: 8, aBits: 8, attnBits: 4, scale: "pot" });
+/** The default PoT QGraph (or with int4 weights) of a model calibrated on `calib` images of `data`. */
+export async function quantizeToGraph(a: { model: string; data: string; calib: number; wBits?: 4 | 8 }): Promise<QGraph> {
+  const { quantized } = await prepareQuantized({ ...a, limit: 1, method: "minmax", wBits: a.wBits ?? 8, aBits: 8, attnBits: 4, scale: "pot" });
   return quantized.qgraph!;
 }
 

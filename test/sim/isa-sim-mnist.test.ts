@@ -1,12 +1,12 @@
 /**
  * The ISA simulator equals the golden model on every tensor of vit4mnist, for 100 real MNIST images on
- * three accelerator shapes (square, non-square, and a small odd array with buffers too small to double),
+ * three accelerator shapes (square, non-square, and a small odd array), with int4 weights on dual-mode PEs,
  * in program order and in random interleavings of the chunks; and the comparison can fail.
  */
 import { describe, expect, it } from "vitest";
 import { compileGraph } from "../../src/compiler/graph.js";
 import { encodeProgram } from "../../src/compiler/memory.js";
-import { encodeInstruction } from "../../src/hw/isa.js";
+import { MATMUL_FLAGS, encodeInstruction } from "../../src/hw/isa.js";
 import { DEFAULT_CONFIG, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { checkImage } from "../../src/sim/isa-check.js";
 import { formatMismatch } from "../../src/sim/compare.js";
@@ -16,8 +16,10 @@ import { realSet } from "../images.js";
 const CONFIGS = [
   DEFAULT_CONFIG,
   parseAcceleratorConfig({ name: "a8x16", array: { rows: 8, cols: 16 }, busBits: 64 }),
-  parseAcceleratorConfig({ name: "a3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: { xDepth: 40, wDepth: 300, oDepth: 48, paramDepth: 48 } }),
+  parseAcceleratorConfig({ name: "a3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: { xDepth: 64, wDepth: 1024, oDepth: 64, paramDepth: 64 } }),
 ];
+/** Dual-mode PEs, for a graph with int4 weights. */
+const INT4 = parseAcceleratorConfig({ name: "w4x8x8", array: { rows: 8, cols: 8 }, busBits: 64, weightBits: 4 });
 
 describe.skipIf(!HAS_SHARED_DATA)("ISA simulator on vit4mnist with 100 MNIST images", async () => {
   const set = HAS_SHARED_DATA ? await realSet(VIT4MNIST_DIR, MNIST_DIR, 100) : null;
@@ -34,6 +36,18 @@ describe.skipIf(!HAS_SHARED_DATA)("ISA simulator on vit4mnist with 100 MNIST ima
       await new Promise((done) => setImmediate(done)); // let the test runner's messages through
     }
     expect(tensors).toBeGreaterThan(100 * 300);
+  }, 240_000);
+
+  it("equals the golden model on every tensor with int4 weights on dual-mode PEs", async () => {
+    const w4 = await realSet(VIT4MNIST_DIR, MNIST_DIR, 100, 100, 4);
+    const program = compileGraph(w4.graph, INT4);
+    expect(program.instructions.filter((e) => e.insn.op === "MATMUL" && e.insn.flags & MATMUL_FLAGS.W4).length).toBeGreaterThan(100);
+    const encoded = encodeProgram(program);
+    for (const [i, pixels] of w4.images.entries()) {
+      const r = checkImage(w4.graph, program, pixels, { encoded, seed: i });
+      expect(r.mismatch, r.mismatch ? `image ${i}: ${r.mismatch.layer}: ${formatMismatch(r.mismatch)}` : "").toBeNull();
+      await new Promise((done) => setImmediate(done));
+    }
   }, 240_000);
 
   it("is still equal when the chunks run in random orders the dependencies allow", () => {
