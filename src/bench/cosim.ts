@@ -7,7 +7,8 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadModelAndImages } from "../cli/cosim-layer.js";
-import { compileLinear, linearImage, readLinearOutput } from "../compiler/linear.js";
+import { compileLayer, readLayerOutput } from "../compiler/layer.js";
+import { buildMemory } from "../compiler/memory.js";
 import { renderRtl } from "../generator/rtl.js";
 import { AcceleratorConfig, DEFAULT_CONFIG, parseAcceleratorConfig } from "../hw/config.js";
 import { quantizePatchEmbedding } from "../quant/patch-embed.js";
@@ -44,13 +45,13 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const binary = await buildSimulator(files, manifest, cacheDir);
     const build = (performance.now() - t0) / 1000;
-    const program = compileLinear(cfg, q.layer, q.rows);
-    const image = linearImage(program, q.layer, q.x);
+    const program = compileLayer(cfg, q.layer, q.rows);
+    const image = buildMemory(program, q.x);
     const t1 = performance.now();
     const sim = await runSimulator(binary, image);
     const wall = (performance.now() - t1) / 1000;
-    const exact = firstMismatch("y", [q.rows, 64], expected, readLinearOutput(program, sim.memory)) === null;
-    const util = program.macs / (cfg.array.rows * cfg.array.cols * sim.cycles);
+    const exact = firstMismatch("y", [q.rows, 64], expected, readLayerOutput(program, q.layer, q.rows, sim.memory)) === null;
+    const util = (q.rows * 49 * 64) / (cfg.array.rows * cfg.array.cols * sim.cycles);
     console.log(
       [
         `${cfg.array.rows}x${cfg.array.cols}`.padEnd(7), String(cfg.busBits).padStart(4), build.toFixed(1).padStart(8),

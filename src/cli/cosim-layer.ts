@@ -4,11 +4,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatListing } from "../compiler/image.js";
-import { linearImage } from "../compiler/linear.js";
+import { buildMemory, encodeProgram } from "../compiler/memory.js";
 import { RtlManifest, renderRtl, writeRtlFiles } from "../generator/rtl.js";
 import { AcceleratorConfig } from "../hw/config.js";
-import { encodeInstruction } from "../hw/isa.js";
 import { Checkpoint, loadCheckpoint } from "../quant/checkpoint.js";
 import { ImageSet, loadMnist } from "../quant/data/mnist.js";
 import { quantizePatchEmbedding, sliceImages } from "../quant/patch-embed.js";
@@ -17,6 +15,7 @@ import { formatMismatch } from "../sim/compare.js";
 import { LinearCosimResult, cosimLinear } from "../sim/cosim.js";
 import { MemoryModel } from "../sim/verilator/run.js";
 import { writeDirAtomic } from "../util/atomic.js";
+import { formatProgramListing } from "./compile.js";
 import { P2vitError } from "../util/errors.js";
 
 export interface CosimRequest {
@@ -84,9 +83,9 @@ export async function runLayerCosim(req: CosimRequest): Promise<CosimOutcome> {
   if (req.out !== undefined) {
     await writeDirAtomic(req.out, (dir) => {
       writeRtlFiles(dir, files, manifest);
-      writeFileSync(join(dir, "program.lst"), formatListing(result.program));
-      writeFileSync(join(dir, "program.bin"), Buffer.concat(result.program.instructions.map((i) => encodeInstruction(i.insn))));
-      writeFileSync(join(dir, "memory.bin"), linearImage(result.program, q.layer, q.x));
+      writeFileSync(join(dir, "program.lst"), formatProgramListing(result.program));
+      writeFileSync(join(dir, "program.bin"), encodeProgram(result.program));
+      writeFileSync(join(dir, "memory.bin"), buildMemory(result.program, q.x));
       writeFileSync(join(dir, "cosim.json"), JSON.stringify(summary({ model: ckpt.config.name, result, images: evaluation.count, patchesPerImage: q.patchesPerImage, manifest }), null, 2) + "\n");
     });
   }
@@ -100,7 +99,7 @@ export function summary(o: CosimOutcome): Record<string, unknown> {
     pass: r.pass,
     model: o.model,
     layer: r.layer,
-    shape: { m: r.program.shape.m, k: r.program.shape.k, n: r.program.shape.n },
+    shape: { m: r.rows, k: r.k, n: r.n },
     images: o.images,
     accelerator: { name: r.config.name, rows: r.config.array.rows, cols: r.config.array.cols, rtlHash: o.manifest.contentHash },
     outputs: r.expected.length,
@@ -114,7 +113,7 @@ export function summary(o: CosimOutcome): Record<string, unknown> {
 
 export function formatOutcome(o: CosimOutcome): string {
   const r = o.result;
-  const { m, k, n } = r.program.shape;
+  const { rows: m, k, n } = r;
   const util = `${(100 * r.utilization).toFixed(1)}%`;
   const head = [
     `model ${o.model}, layer ${r.layer} (${k} → ${n}), ${o.images} images = ${m} rows`,

@@ -288,6 +288,12 @@ function emitLinear(ctx: EmitContext, layer: QLinear, m: number, x: Placement, y
     throw new P2vitError(`layer ${layer.name} has 4-bit weights; accelerator "${cfg.name}" has weightBits ${cfg.weightBits} (set weightBits 4 for the int4-weight PE mode)`);
   }
   if (x.wide) throw new P2vitError(`layer ${layer.name}: its input is an int32 tensor`);
+  if (w4) {
+    const bad = layer.weight.findIndex((v) => v < -8 || v > 7);
+    if (bad >= 0) {
+      throw new P2vitError(`layer ${layer.name}: channel ${Math.floor(bad / layer.inFeatures)}, k ${bad % layer.inFeatures}: weight ${layer.weight[bad]} is outside the int4 range -8..7`);
+    }
+  }
   const wide = layer.output.bits === 32;
   const K = x.width;
   const N = wide ? layer.outFeatures : y.width;
@@ -316,9 +322,7 @@ function emitLinear(ctx: EmitContext, layer: QLinear, m: number, x: Placement, y
     const e = v % entries;
     for (let c = 0; c < C; c++) {
       const n = logicalOf[t * C + c];
-      out[c] = w4
-        ? (weight(n, kOf[2 * e] ?? -1) & 0xf) | ((2 * e + 1 < K ? weight(n, kOf[2 * e + 1]) & 0xf : 0) << 4)
-        : weight(n, kOf[e]) & 0xff;
+      out[c] = w4 ? packInt4Pair(weight(n, kOf[2 * e] ?? -1), 2 * e + 1 < K ? weight(n, kOf[2 * e + 1]) : 0) : weight(n, kOf[e]) & 0xff;
     }
   });
   job.params.word = ctx.data.add(`${layer.name} bias and shift`, tiles * PARAM_PLANES, (v, out) => {
@@ -332,6 +336,11 @@ function emitLinear(ctx: EmitContext, layer: QLinear, m: number, x: Placement, y
   });
   emitMatmul(cfg, job, ctx.buffers, ctx.out);
   ctx.macs.set(layer.name, m * layer.inFeatures * layer.outFeatures);
+}
+
+/** Two int4 weights in one byte, as MATMUL's W4 mode reads them: k even in bits 3:0, k + 1 in bits 7:4. */
+export function packInt4Pair(even: number, odd: number): number {
+  return (even & 0xf) | ((odd & 0xf) << 4);
 }
 
 /** Q·Kᵀ of one head: Q rows stay in X, K's rows are transposed into W one column tile (C tokens) at a time. */

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { accumulatorFits, maxProductMagnitude, signedRange } from "../../../src/arith.js";
 import { MAC_PE_LATENCY } from "../../../src/generator/mac.js";
 import { renderUnit } from "../../../src/generator/units.js";
-import { packInt4Pair } from "../../../src/compiler/linear.js";
+import { packInt4Pair } from "../../../src/compiler/graph.js";
 import { Cycle, Expected, StimulusRng, checkUnit } from "../../../src/sim/verilator/unit.js";
 
 /** The inputs of one enabled step and what it adds to the accumulator. */
