@@ -108,7 +108,9 @@ export const UNIT_TARGETS: { spec: UnitSpec; noDsp?: boolean }[] = [
   { spec: { unit: "mac_pe", accBits: 32 } },
   { spec: { unit: "mac_pe", accBits: 32, w4: true } },
   { spec: { unit: "elementwise_core", lanes: 16 } },
-  // the default config's W buffer: 16 bytes x 4096 entries
+  { spec: { unit: "layernorm_core", lanes: 16, maxDim: 1024 } },
+  { spec: { unit: "attnv_core", lanes: 16, maxTokens: 1024 } },
+  // the default config's W buffer: one byte per array column, wDepth entries
   { spec: { unit: "vector_ram", width: DEFAULT_CONFIG.array.cols * 8, depth: DEFAULT_CONFIG.buffers.wDepth } },
 ];
 
