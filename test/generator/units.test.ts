@@ -22,6 +22,9 @@ const SPECS: UnitSpec[] = [
   { unit: "vector_ram", width: 40, depth: 5 },
   { unit: "vector_ram", width: 128, depth: 64 },
   ...[4, 8, 16].map((lanes) => ({ unit: "elementwise_core", lanes }) as const),
+  { unit: "softmax_core", lanes: 1, maxTokens: 20 },
+  { unit: "softmax_core", lanes: 5, maxTokens: 197 },
+  { unit: "softmax_core", lanes: 16, maxTokens: 1024 },
   { unit: "requant_bank", kind: "shift", accBits: 32, lanes: 3 },
   { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 3 },
 ];
@@ -33,6 +36,7 @@ const SMALLEST: UnitSpec[] = [
   { unit: "mac_pe", accBits: 20 },
   { unit: "vector_ram", width: 8, depth: 16 },
   { unit: "elementwise_core", lanes: 4 },
+  { unit: "softmax_core", lanes: 1, maxTokens: 20 },
 ];
 
 function writeUnit(u: RenderedUnit): string {
