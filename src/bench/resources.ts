@@ -110,6 +110,7 @@ export const UNIT_TARGETS: { spec: UnitSpec; noDsp?: boolean }[] = [
   { spec: { unit: "elementwise_core", lanes: 16 } },
   { spec: { unit: "layernorm_core", lanes: 16, maxDim: 1024 } },
   { spec: { unit: "attnv_core", lanes: 16, maxTokens: 1024 } },
+  { spec: { unit: "softmax_core", lanes: 16, maxTokens: 1024 } },
   // the default config's W buffer: one byte per array column, wDepth entries
   { spec: { unit: "vector_ram", width: DEFAULT_CONFIG.array.cols * 8, depth: DEFAULT_CONFIG.buffers.wDepth } },
 ];

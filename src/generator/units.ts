@@ -20,6 +20,7 @@ import { layerNormCoreContext, layerNormDelays } from "./layernorm-core.js";
 import { MAC_PE_LATENCY, macPeContext } from "./mac.js";
 import { GENERATOR_VERSION, indexBits, templateContext } from "./params.js";
 import { RtlFile, TEMPLATE_DIR } from "./rtl.js";
+import { softmaxCoreContext, softmaxOutputDelay } from "./softmax.js";
 
 /** Templates that exist only for unit work: the testbench and the synthesis wrappers. */
 export const UNIT_TEMPLATE_DIR = join(TEMPLATE_DIR, "..", "unit");
@@ -116,6 +117,8 @@ export type UnitSpec =
   | { unit: "attnv_core"; lanes: number; maxTokens: number }
   /** `lanes` channels per beat, rows of up to `maxDim` channels (src/generator/layernorm-core.ts). */
   | { unit: "layernorm_core"; lanes: number; maxDim: number }
+  /** Rows of up to `maxTokens` scores, `lanes` per beat (src/generator/softmax.ts). */
+  | { unit: "softmax_core"; lanes: number; maxTokens: number }
   /** `lanes` requantization lanes side by side (synthesis only): the shifter or the multiplier kind. */
   | { unit: "requant_bank"; kind: "shift" | "mult"; accBits: number; lanes: number };
 
@@ -173,6 +176,8 @@ export function unitLabel(spec: UnitSpec): string {
       return `attnv_core lanes=${spec.lanes} maxTokens=${spec.maxTokens}`;
     case "layernorm_core":
       return `layernorm_core lanes=${spec.lanes} maxDim=${spec.maxDim}`;
+    case "softmax_core":
+      return `softmax_core lanes=${spec.lanes} tokens=${spec.maxTokens}`;
     case "requant_bank":
       return `${bankModule(spec.kind)} lanes=${spec.lanes} acc=${spec.accBits}`;
   }
@@ -295,6 +300,21 @@ export function renderUnit(spec: UnitSpec): RenderedUnit {
       valid = "out_valid";
       // from a row's last input beat to its first output beat
       latency = layerNormDelays(c).output;
+      break;
+    }
+    case "softmax_core": {
+      const s = softmaxCoreContext(spec);
+      const c = spec.lanes;
+      files = [rtl("vector_ram"), rtl("softmax_core", s)];
+      parameters = { C: c, TW: s.tokenBits };
+      inputs = [
+        port("rst", 1), port("in_valid", 1), lanesPort("in_s", c, 8), port("cfg_mode", 1), port("cfg_tokens", s.tokenBits),
+        port("cfg_shift", s.inputShift, true), port("cfg_ln2", s.ln2), port("cfg_b", s.polyB), port("cfg_c", s.polyC), port("cfg_d", s.polyShift),
+      ];
+      outputs = [port("out_valid", 1), port("out_last", 1), lanesPort("out_p", c, 8)];
+      valid = "out_valid";
+      // a row's first output beat after its last input beat, for the longest row
+      latency = softmaxOutputDelay(spec.maxTokens, spec);
       break;
     }
     case "requant_bank": {

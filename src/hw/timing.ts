@@ -4,11 +4,13 @@
  * and the dispatcher. The MatMul figures follow the engine's RTL (row-stationary: one k per cycle,
  * a one-cycle move to the shadow registers, one row per cycle through the requantization lanes).
  * The streaming chunks' figures are the cores' schedules: a row is read in, processed, written out;
- * the LayerNorm core's and attention·V's are the units' own schedules (src/generator/layernorm-core.ts:
- * rows overlapped three deep; src/generator/attnv-core.ts: one code per cycle, V loads overlapped).
+ * the LayerNorm, softmax and attention·V figures are the units' own schedules (src/generator/layernorm-core.ts:
+ * rows overlapped three deep; softmax.ts: rows at the square root's spacing; attnv-core.ts: one code per
+ * cycle, V loads overlapped).
  */
 import { attnvHeadCycles } from "../generator/attnv-core.js";
 import { layerNormRowTiming } from "../generator/layernorm-core.js";
+import { SOFTMAX_MAX_TOKENS, softmaxCycles } from "../generator/softmax.js";
 import { AcceleratorConfig, deriveHw } from "./config.js";
 import { vectorsFor, weightEntries } from "./footprint.js";
 import { Instruction, MATMUL_FLAGS } from "./isa.js";
@@ -19,8 +21,6 @@ export const MAC_PIPELINE = 3;
 export const REQUANT_STAGES = 4;
 /** Cycles from a read request to its data when the memory answers at once (loader and core read pipelines). */
 export const READ_LATENCY = 2;
-/** Per-row fixed cycles of the softmax core: √2·S square root (31 steps), pipeline. */
-export const SOFTMAX_ROW_OVERHEAD = 31 + 6;
 /** Pipeline of the elementwise core (alignment or table read, then requant_lane). */
 export const ELTWISE_PIPELINE = 1 + REQUANT_STAGES;
 
@@ -62,7 +62,7 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
       return same((insn.rows - 1) * t.interval + t.rowCycles);
     }
     case "SOFTMAX":
-      return same(insn.rows * (3 * vectorsFor(insn.cols, lanes.softmaxLanes) + SOFTMAX_ROW_OVERHEAD));
+      return same(softmaxCycles(insn.rows, insn.cols, { lanes: lanes.softmaxLanes, maxTokens: SOFTMAX_MAX_TOKENS }));
     case "ATTNV":
       return same(attnvHeadCycles(insn.rows, insn.cols, lanes.attnvLanes));
     case "LUT":

@@ -26,6 +26,9 @@ const SPECS: UnitSpec[] = [
   ...[[1, 5], [8, 1024], [16, 197]].map(([lanes, maxTokens]) => ({ unit: "attnv_core", lanes, maxTokens }) as const),
   // (and the smallest layernorm_core, for synthesis)
   ...[[16, 1024], [4, 40], [1, 100], [6, 50], [1, 2]].map(([lanes, maxDim]) => ({ unit: "layernorm_core", lanes, maxDim }) as const),
+  { unit: "softmax_core", lanes: 1, maxTokens: 20 },
+  { unit: "softmax_core", lanes: 5, maxTokens: 197 },
+  { unit: "softmax_core", lanes: 16, maxTokens: 1024 },
   { unit: "requant_bank", kind: "shift", accBits: 32, lanes: 3 },
   { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 3 },
 ];
@@ -41,6 +44,7 @@ const SMALLEST: UnitSpec[] = [
   { unit: "attnv_core", lanes: 1, maxTokens: 5 },
   // smaller than its unit tests': generic synth spends some 15 s per lane on the multipliers, more on RAMs
   { unit: "layernorm_core", lanes: 1, maxDim: 2 },
+  { unit: "softmax_core", lanes: 1, maxTokens: 20 },
 ];
 
 function writeUnit(u: RenderedUnit): string {
