@@ -12,7 +12,7 @@ import { AcceleratorConfig, canonicalJson, configHash } from "../hw/config.js";
 import { formatInstruction } from "../hw/isa.js";
 import { loadQGraph } from "../quant/qgraph-io.js";
 import type { QGraph } from "../quant/qgraph.js";
-import { PerfReport, formatPerf, perfReport } from "../sim/perf.js";
+import { PerfReport, perfReport } from "../sim/perf.js";
 import { writeDirAtomic } from "../util/atomic.js";
 import { P2vitError } from "../util/errors.js";
 import { quantizeToGraph } from "./test-quant.js";
@@ -95,5 +95,3 @@ export async function perfCommand(a: PerfArgs): Promise<PerfReport> {
   const dsp = a.dsp ?? (a.synth ? await synthesizedDsps(a.config) : null);
   return perfReport(program, { dsp });
 }
-
-export { formatPerf };

@@ -7,7 +7,8 @@ import { AcceleratorConfig, DEFAULT_CONFIG, loadAcceleratorConfig } from "../hw/
 import { P2vitError } from "../util/errors.js";
 import { CosimRequest, formatOutcome, runLayerCosim, summary } from "./cosim-layer.js";
 import { checkTools, formatToolReport } from "./doctor.js";
-import { compileCommand, formatPerf, perfCommand } from "./compile.js";
+import { compileCommand, perfCommand } from "./compile.js";
+import { formatPerf } from "../sim/perf.js";
 import { testQuantFloatCommand } from "./evaluate.js";
 import { runCommand } from "./run.js";
 import { QuantRunArgs, formatQuantResult, quantJson, quantizeCommand, runQuantEvaluation } from "./test-quant.js";

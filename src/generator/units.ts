@@ -12,6 +12,7 @@ import { join } from "node:path";
 import Handlebars from "handlebars";
 import { SHIFT_MAX, SHIFT_MIN } from "../arith.js";
 import { DEFAULT_CONFIG, canonicalJson } from "../hw/config.js";
+import { LUT_ENTRIES } from "../hw/footprint.js";
 import { MAX_ALIGN_SHIFT } from "../quant/ops/elementwise.js";
 import { MAX_TOKENS } from "../sim/golden/attention.js";
 import { P2vitError } from "../util/errors.js";
@@ -66,8 +67,8 @@ export function requantizeMult(acc: number | bigint, bias: number | bigint, mult
 export const ELEMENTWISE_MODES = { LUT: 0, ADD: 1 } as const;
 /** Largest alignment left shift of a residual-add operand (the quantizer refuses larger ones). */
 export const ALIGN_MAX = MAX_ALIGN_SHIFT;
-/** Entries of the lookup table: one per int8 input. */
-export const LUT_ENTRIES = 256;
+/** Entries of the lookup table: one per int8 input (the LUT instruction's table, hw/footprint.ts). */
+export { LUT_ENTRIES };
 /** Cycles from in_valid to out_valid: the alignment / table-read stage, then requant_lane. */
 export const ELEMENTWISE_LATENCY = 1 + REQUANT_LATENCY;
 
