@@ -4,7 +4,7 @@
  * nonlinear chunks through the golden kernels (their arithmetic is the spec).
  *
  * Instructions go to their chunk's queue in program order. The scheduler then runs, one instruction
- * at a time, the head of a chunk whose waits are met: in program order, or, with a seed, a random
+ * at a time, the head of a chunk whose waits are met: the one earliest in program order, or, with a seed, a random
  * ready chunk each step. The random order explores interleavings the hardware may take, so a
  * missing dependency shows up as a wrong result or a wait that is never met.
  */
@@ -19,7 +19,7 @@ import { P2vitError } from "../util/errors.js";
 import { seededRandom } from "../util/random.js";
 
 export interface IsaOptions {
-  /** null: program order. A number: a random ready chunk each step, from this seed. */
+  /** null: the ready instruction earliest in program order each step. A number: a random ready chunk each step, from this seed. */
   seed?: number | null;
   /** Stop with an error after this many instructions (a runaway program). */
   maxInstructions?: number;
