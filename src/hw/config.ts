@@ -156,7 +156,7 @@ export interface DerivedHw {
   busBytes: number;
   /** Memory words that hold one vector word (padded up). */
   wordsPerVector: number;
-  /** Memory words that hold one 128-bit instruction (at least one). */
+  /** Memory words that hold one INSTRUCTION_BITS-bit instruction (at least one). */
   wordsPerInstruction: number;
 }
 
