@@ -62,6 +62,15 @@ export const MAX_WAIT_COUNT = 2 ** DEP_FIELDS.wait0Count.width - 1;
 /** Waits one instruction word holds. */
 export const WAITS_PER_INSTRUCTION = 2;
 
+/** A transfer between memory and a buffer: `rows` memory rows `mstride` words apart, `count` vector words each. */
+const TRANSFER = {
+  rows: { lsb: 8, width: 16 },
+  count: { lsb: 24, width: 16 },
+  addr: { lsb: 40, width: 16 },
+  maddr: { lsb: 56, width: 32 },
+  mstride: { lsb: 88, width: 32 },
+} as const;
+
 const STREAM = {
   rows: { lsb: 8, width: 16 },
   cols: { lsb: 24, width: 16 },
@@ -74,23 +83,8 @@ const STREAM = {
 /** Operand fields per opcode (the dependency fields come on top). Fields not listed are zero. */
 export const FIELDS = {
   HALT: { op: OP },
-  LOAD: {
-    op: OP,
-    target: { lsb: 4, width: 4 },
-    rows: { lsb: 8, width: 16 },
-    count: { lsb: 24, width: 16 },
-    addr: { lsb: 40, width: 16 },
-    maddr: { lsb: 56, width: 32 },
-    mstride: { lsb: 88, width: 32 },
-  },
-  STORE: {
-    op: OP,
-    rows: { lsb: 8, width: 16 },
-    count: { lsb: 24, width: 16 },
-    addr: { lsb: 40, width: 16 },
-    maddr: { lsb: 56, width: 32 },
-    mstride: { lsb: 88, width: 32 },
-  },
+  LOAD: { op: OP, target: { lsb: 4, width: 4 }, ...TRANSFER },
+  STORE: { op: OP, ...TRANSFER },
   MATMUL: {
     op: OP,
     k: { lsb: 8, width: 16 },
@@ -144,6 +138,14 @@ export interface Dependencies {
   signal: Chunk[];
 }
 
+interface Transfer {
+  rows: number;
+  count: number;
+  addr: number;
+  maddr: number;
+  mstride: number;
+}
+
 interface Stream {
   rows: number;
   cols: number;
@@ -155,8 +157,8 @@ interface Stream {
 
 export type Instruction = { dep?: Dependencies } & (
   | { op: "HALT" }
-  | { op: "LOAD"; target: LoadTarget; rows: number; count: number; addr: number; maddr: number; mstride: number }
-  | { op: "STORE"; rows: number; count: number; addr: number; maddr: number; mstride: number }
+  | ({ op: "LOAD"; target: LoadTarget } & Transfer)
+  | ({ op: "STORE" } & Transfer)
   | { op: "MATMUL"; k: number; xaddr: number; waddr: number; paddr: number; oaddr: number; flags: number }
   | { op: "SYNC"; chunk: Chunk }
   | ({ op: "LAYERNORM"; paddr: number; eps: number } & Stream)
