@@ -9,7 +9,11 @@ import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import { AcceleratorConfig, canonicalJson } from "../hw/config.js";
 import { writeDirAtomic } from "../util/atomic.js";
+import { attnvContext } from "./attnv-core.js";
+import { elementwiseContext } from "./elementwise.js";
+import { layerNormCoreContext } from "./layernorm-core.js";
 import { GENERATOR_VERSION, TemplateContext, templateContext } from "./params.js";
+import { softmaxCoreContext } from "./softmax.js";
 
 export const TEMPLATE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "templates", "rtl");
 
@@ -20,11 +24,43 @@ export const RTL_MODULES = [
   "requant_lane",
   "addr_stream",
   "word_gather",
+  "byte_gearbox",
   "matmul_engine",
   "loader",
   "storer",
+  "layernorm_core",
+  "softmax_core",
+  "attnv_core",
+  "elementwise_core",
   "p2vit_top",
 ] as const;
+export type RtlModule = (typeof RTL_MODULES)[number];
+
+/**
+ * The values a module's template needs beyond the config-wide ones: the streaming cores are sized by
+ * the config's `cores` section, each with its own generator (their keys, such as `lanes`, would clash
+ * if they were merged into one context).
+ */
+function moduleContext(name: RtlModule, cfg: AcceleratorConfig): object {
+  const { layernormLanes, softmaxLanes, attnvLanes, eltwiseLanes, maxTokens, maxDim } = cfg.cores;
+  switch (name) {
+    case "layernorm_core":
+      return layerNormCoreContext(layernormLanes, maxDim);
+    case "softmax_core":
+      return softmaxCoreContext({ lanes: softmaxLanes, maxTokens });
+    case "attnv_core":
+      return attnvContext(attnvLanes, maxTokens);
+    case "elementwise_core":
+      return elementwiseContext(eltwiseLanes);
+    default:
+      return {};
+  }
+}
+
+/** Registers the partials every template may use: the header and the ISA's localparams. */
+export function registerPartials(): void {
+  for (const partial of ["header", "isa_params"]) Handlebars.registerPartial(partial, readFileSync(join(TEMPLATE_DIR, `${partial}.hbs`), "utf8"));
+}
 export const TOP_MODULE = "p2vit_top";
 
 export interface RtlFile {
@@ -55,9 +91,9 @@ function compile(name: string): HandlebarsTemplateDelegate {
 
 /** Renders every module for a config. Pure: same config, same text. */
 export function renderRtl(cfg: AcceleratorConfig): { files: RtlFile[]; manifest: RtlManifest } {
-  Handlebars.registerPartial("header", readFileSync(join(TEMPLATE_DIR, "header.hbs"), "utf8"));
+  registerPartials();
   const ctx = templateContext(cfg);
-  const files = RTL_MODULES.map((m) => ({ name: `${m}.v`, text: compile(m)(ctx) }));
+  const files = RTL_MODULES.map((m) => ({ name: `${m}.v`, text: compile(m)({ ...ctx, ...moduleContext(m, cfg) }) }));
   const listed = files.map((f) => ({ name: f.name, sha256: sha256(f.text) }));
   const manifest: RtlManifest = {
     generator: "p2vit",

@@ -12,27 +12,20 @@ import { join } from "node:path";
 import Handlebars from "handlebars";
 import { SHIFT_MAX, SHIFT_MIN } from "../arith.js";
 import { DEFAULT_CONFIG, canonicalJson } from "../hw/config.js";
-import { LUT_ENTRIES } from "../hw/footprint.js";
-import { MAX_ALIGN_SHIFT } from "../quant/ops/elementwise.js";
 import { MAX_TOKENS } from "../sim/golden/attention.js";
 import { P2vitError } from "../util/errors.js";
 import { ATTNV_CODE_BITS, attnvContext } from "./attnv-core.js";
 import { layerNormCoreContext, layerNormDelays } from "./layernorm-core.js";
 import { MAC_PE_LATENCY, macPeContext } from "./mac.js";
+import { ALIGN_MAX, ELEMENTWISE_LATENCY, ELEMENTWISE_MODES, LUT_ENTRIES, REQUANT_LATENCY, elementwiseContext, requantSumBits } from "./elementwise.js";
 import { GENERATOR_VERSION, indexBits, templateContext } from "./params.js";
-import { RtlFile, TEMPLATE_DIR } from "./rtl.js";
+import { RtlFile, TEMPLATE_DIR, registerPartials } from "./rtl.js";
 import { softmaxCoreContext, softmaxOutputDelay } from "./softmax.js";
+
+export { ALIGN_MAX, ELEMENTWISE_LATENCY, ELEMENTWISE_MODES, LUT_ENTRIES, REQUANT_LATENCY, elementwiseContext, requantSumBits };
 
 /** Templates that exist only for unit work: the testbench and the synthesis wrappers. */
 export const UNIT_TEMPLATE_DIR = join(TEMPLATE_DIR, "..", "unit");
-
-/** Register stages of requant_lane (and of requant_mult_lane, which matches it). */
-export const REQUANT_LATENCY = 4;
-
-/** requant_lane's sum width: acc + bias + rounding term with a guard bit (as params.ts `sumBits`). */
-export function requantSumBits(accBits: number): number {
-  return Math.max(accBits, 32) + 2;
-}
 
 // ---- requant_mult_lane: the float-scale counterpart of the shifter ----------------------------------
 
@@ -61,37 +54,6 @@ export function requantizeMult(acc: number | bigint, bias: number | bigint, mult
   return p < -128n ? -128 : p > 127n ? 127 : Number(p);
 }
 
-// ---- elementwise_core ---------------------------------------------------------------------------------
-
-/** in_mode values of the elementwise core. */
-export const ELEMENTWISE_MODES = { LUT: 0, ADD: 1 } as const;
-/** Largest alignment left shift of a residual-add operand (the quantizer refuses larger ones). */
-export const ALIGN_MAX = MAX_ALIGN_SHIFT;
-/** Entries of the lookup table: one per int8 input (the LUT instruction's table, hw/footprint.ts). */
-export { LUT_ENTRIES };
-/** Cycles from in_valid to out_valid: the alignment / table-read stage, then requant_lane. */
-export const ELEMENTWISE_LATENCY = 1 + REQUANT_LATENCY;
-
-/** The template values of an elementwise core of `lanes` lanes (for units and, later, the top). */
-export function elementwiseContext(lanes: number) {
-  const alignedBits = 8 + ALIGN_MAX;
-  return {
-    lanes,
-    modeLut: ELEMENTWISE_MODES.LUT,
-    modeAdd: ELEMENTWISE_MODES.ADD,
-    alignMax: ALIGN_MAX,
-    alignBits: indexBits(ALIGN_MAX + 1),
-    alignedBits,
-    alignSumBits: requantSumBits(alignedBits),
-    addSumBits: alignedBits + 1,
-    shiftMin: SHIFT_MIN,
-    shiftMax: SHIFT_MAX,
-    latency: ELEMENTWISE_LATENCY,
-    lutEntries: LUT_ENTRIES,
-    lutAddrBits: indexBits(LUT_ENTRIES),
-  };
-}
-
 /** The template values of requant_mult_lane for an `accBits`-bit accumulator. */
 export function requantMultContext(accBits: number) {
   return {
@@ -103,6 +65,13 @@ export function requantMultContext(accBits: number) {
     multShiftBits: indexBits(MULT_SHIFT_MAX + 1),
     multNormBit: MULT_NORM_BIT,
   };
+}
+
+// ---- byte_gearbox ------------------------------------------------------------------------------------
+
+/** Parameters of a byte_gearbox from `inBytes`-byte to `outBytes`-byte words: its count holds up to IN + OUT. */
+export function gearboxParameters(inBytes: number, outBytes: number): { IN: number; OUT: number; CW: number } {
+  return { IN: inBytes, OUT: outBytes, CW: indexBits(inBytes + outBytes + 1) };
 }
 
 // ---- units --------------------------------------------------------------------------------------------
@@ -120,6 +89,8 @@ export type UnitSpec =
   | { unit: "layernorm_core"; lanes: number; maxDim: number }
   /** Rows of up to `maxTokens` scores, `lanes` per beat (src/generator/softmax.ts). */
   | { unit: "softmax_core"; lanes: number; maxTokens: number }
+  /** Regroups rows of `inBytes`-byte words into `outBytes`-byte words (the streaming chunks' lanes). */
+  | { unit: "byte_gearbox"; inBytes: number; outBytes: number }
   /** `lanes` requantization lanes side by side (synthesis only): the shifter or the multiplier kind. */
   | { unit: "requant_bank"; kind: "shift" | "mult"; accBits: number; lanes: number };
 
@@ -179,6 +150,8 @@ export function unitLabel(spec: UnitSpec): string {
       return `layernorm_core lanes=${spec.lanes} maxDim=${spec.maxDim}`;
     case "softmax_core":
       return `softmax_core lanes=${spec.lanes} tokens=${spec.maxTokens}`;
+    case "byte_gearbox":
+      return `byte_gearbox ${spec.inBytes}->${spec.outBytes}`;
     case "requant_bank":
       return `${bankModule(spec.kind)} lanes=${spec.lanes} acc=${spec.accBits}`;
   }
@@ -188,11 +161,11 @@ function bankModule(kind: "shift" | "mult"): string {
   return kind === "shift" ? "requant_bank" : "requant_mult_bank";
 }
 
-let partialRegistered = false;
+let partialsRegistered = false;
 function render(dir: string, name: string, ctx: object): string {
-  if (!partialRegistered) {
-    Handlebars.registerPartial("header", readFileSync(join(TEMPLATE_DIR, "header.hbs"), "utf8"));
-    partialRegistered = true;
+  if (!partialsRegistered) {
+    registerPartials();
+    partialsRegistered = true;
   }
   const source = readFileSync(join(dir, `${name}.v.hbs`), "utf8");
   return Handlebars.compile(source, { strict: true, noEscape: true })(ctx);
@@ -316,6 +289,19 @@ export function renderUnit(spec: UnitSpec): RenderedUnit {
       valid = "out_valid";
       // a row's first output beat after its last input beat, for the longest row
       latency = softmaxOutputDelay(spec.maxTokens, spec);
+      break;
+    }
+    case "byte_gearbox": {
+      checkInt(spec.inBytes, 1, 256, `${label}: inBytes`);
+      checkInt(spec.outBytes, 1, 256, `${label}: outBytes`);
+      const g = gearboxParameters(spec.inBytes, spec.outBytes);
+      files = [rtl("byte_gearbox")];
+      parameters = g;
+      inputs = [
+        port("rst", 1), port("in_valid", 1), port("in_data", spec.inBytes * 8), port("in_bytes", g.CW), port("in_last", 1), port("out_ready", 1),
+      ];
+      outputs = [port("in_ready", 1), port("out_valid", 1), port("out_data", spec.outBytes * 8), port("out_last", 1)];
+      latency = 1;
       break;
     }
     case "requant_bank": {

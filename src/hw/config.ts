@@ -5,6 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { MAX_TOKENS } from "../sim/golden/attention.js";
+import { MAX_LN_DIM as MAX_DIM } from "../sim/golden/layernorm.js";
 import { P2vitError } from "../util/errors.js";
 
 export interface AcceleratorConfig {
@@ -39,6 +41,10 @@ export interface AcceleratorConfig {
     softmaxLanes: number;
     attnvLanes: number;
     eltwiseLanes: number;
+    /** Longest row of the softmax and attention·V cores: tokens of a sequence (class token included). */
+    maxTokens: number;
+    /** Widest row of the LayerNorm core: the embedding dimension. */
+    maxDim: number;
   };
   /** Target clock, used by the reports (frames per second, GOPS). */
   clockMHz: number;
@@ -53,7 +59,8 @@ export const DEFAULT_CONFIG: AcceleratorConfig = {
   busBits: 128,
   // large enough for DeiT-Base (K up to 3072, N up to 3072) with double buffering
   buffers: { xDepth: 1024, wDepth: 8192, oDepth: 512, paramDepth: 256 },
-  cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 64, eltwiseLanes: 16 },
+  // DeiT: 197 tokens, embedding up to 768 (Base)
+  cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 64, eltwiseLanes: 16, maxTokens: 197, maxDim: 768 },
   clockMHz: 200,
 };
 
@@ -64,6 +71,7 @@ const MAX_ARRAY_DIM = 128;
 const MAX_DEPTH = 32768;
 const MAX_PARAM_DEPTH = 4096;
 const MAX_LANES = 128;
+// the golden kernels' limits bound the cores built for them
 const WEIGHT_BITS_HINT = "8: int8 weights; 4: dual-mode PEs that also run MATMULs with int4 weights (flag W4)";
 
 type Json = Record<string, unknown>;
@@ -106,6 +114,8 @@ export function parseAcceleratorConfig(raw: unknown, source = "accelerator confi
       softmaxLanes: intIn(cores.softmaxLanes ?? d.cores.softmaxLanes, 1, MAX_LANES, at("cores.softmaxLanes")),
       attnvLanes: intIn(cores.attnvLanes ?? d.cores.attnvLanes, 1, MAX_LANES, at("cores.attnvLanes")),
       eltwiseLanes: intIn(cores.eltwiseLanes ?? d.cores.eltwiseLanes, 1, MAX_LANES, at("cores.eltwiseLanes")),
+      maxTokens: intIn(cores.maxTokens ?? d.cores.maxTokens, 1, MAX_TOKENS, at("cores.maxTokens")),
+      maxDim: intIn(cores.maxDim ?? d.cores.maxDim, 1, MAX_DIM, at("cores.maxDim")),
     },
     clockMHz: positiveNumber(obj.clockMHz ?? d.clockMHz, at("clockMHz")),
   };

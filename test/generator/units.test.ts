@@ -31,6 +31,7 @@ const SPECS: UnitSpec[] = [
   { unit: "softmax_core", lanes: 16, maxTokens: 1024 },
   { unit: "requant_bank", kind: "shift", accBits: 32, lanes: 3 },
   { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 3 },
+  ...[[16, 16], [16, 4], [5, 16], [7, 3]].map(([inBytes, outBytes]) => ({ unit: "byte_gearbox", inBytes, outBytes }) as const),
 ];
 
 /** The smallest parameter set of each unit (the banks only repeat their lanes). */
@@ -45,6 +46,7 @@ const SMALLEST: UnitSpec[] = [
   // smaller than its unit tests': generic synth spends some 15 s per lane on the multipliers, more on RAMs
   { unit: "layernorm_core", lanes: 1, maxDim: 2 },
   { unit: "softmax_core", lanes: 1, maxTokens: 20 },
+  { unit: "byte_gearbox", inBytes: 7, outBytes: 3 },
 ];
 
 function writeUnit(u: RenderedUnit): string {
