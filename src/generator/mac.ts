@@ -20,7 +20,7 @@ export function buildsW4(cfg: AcceleratorConfig): boolean {
 
 /** The MATMUL flags the generated controller executes; any other flag traps. */
 export function matmulFlagsBuilt(cfg: AcceleratorConfig): number {
-  return buildsW4(cfg) ? MATMUL_FLAGS.W4 : 0;
+  return MATMUL_FLAGS.WIDE | (buildsW4(cfg) ? MATMUL_FLAGS.W4 : 0);
 }
 
 /** Bits of a signed integer holding every value in -m … m. */
@@ -68,5 +68,6 @@ export function matmulFlagsContext(cfg: AcceleratorConfig) {
   return {
     matmulFlagsBuilt: matmulFlagsBuilt(cfg),
     matmulW4Bit: Math.log2(MATMUL_FLAGS.W4),
+    matmulWideBit: Math.log2(MATMUL_FLAGS.WIDE),
   };
 }

@@ -40,6 +40,7 @@ export interface TemplateContext extends ReturnType<typeof macPeContext>, Return
   loadTargetX: number;
   loadTargetW: number;
   loadTargetP: number;
+  loadTargetWT: number;
   loadTargetDoc: string;
   lastParamPlane: number;
   opcodes: { name: string; value: number }[];
@@ -77,6 +78,7 @@ export function templateContext(cfg: AcceleratorConfig): TemplateContext {
     loadTargetX: LOAD_TARGETS.X,
     loadTargetW: LOAD_TARGETS.W,
     loadTargetP: LOAD_TARGETS.P,
+    loadTargetWT: LOAD_TARGETS.WT,
     loadTargetDoc: Object.entries(LOAD_TARGETS)
       .map(([k, v]) => `${v} = ${k}`)
       .join(", "),

@@ -196,7 +196,7 @@ export function renderUnit(spec: UnitSpec): RenderedUnit {
       files = [rtl("requant_lane")];
       parameters = { ACC: accBits, SUMW: requantSumBits(accBits) };
       inputs = [port("acc", accBits, true), port("bias", 32, true), port("shift", 8, true)];
-      outputs = [port("y", 8, true)];
+      outputs = [port("y", 8, true), port("y_wide", 32, true)];
       latency = REQUANT_LATENCY;
       break;
     case "requant_mult_lane": {

@@ -42,9 +42,10 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
       return same(1);
     case "LOAD": {
       const vectors = insn.rows * insn.count;
-      // the transposing load writes one W entry (one byte column) per cycle
-      const perVector = insn.target === "WT" ? Math.max(C, hw.wordsPerVector) : hw.wordsPerVector;
-      return same(READ_LATENCY + vectors * perVector);
+      // the transposing load requests one vector word, waits for it, then writes its C bytes to C W
+      // entries, one per cycle, before it requests the next (templates/rtl/loader.v.hbs)
+      if (insn.target === "WT") return same(vectors * (hw.wordsPerVector + READ_LATENCY + C));
+      return same(READ_LATENCY + vectors * hw.wordsPerVector);
     }
     case "STORE":
       return same(READ_LATENCY + insn.rows * insn.count * hw.wordsPerVector);

@@ -38,11 +38,11 @@ describe("RTL generator", () => {
     expect(top).not.toMatch(/\{\{|\}\}[^}]/); // no template residue
   });
 
-  it("builds the dual-mode PEs and accepts MATMUL flag W4 only with weightBits 4", () => {
+  it("builds the dual-mode PEs and accepts MATMUL flag W4 only with weightBits 4, WIDE always", () => {
     const text = (cfg: typeof CONFIGS[number], name: string) => renderRtl(cfg).files.find((f) => f.name === name)!.text;
     const [int8, w4] = [CONFIGS[2], CONFIGS[4]];
-    expect(text(int8, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 0;/);
-    expect(text(w4, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 1;/);
+    expect(text(int8, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 2;/);
+    expect(text(w4, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 3;/);
     expect(text(w4, "p2vit_top.v")).toMatch(/\.w4\(matmul_flags\[0\]\)/);
     expect(text(int8, "mac_pe.v")).not.toMatch(/x_hi/);
     expect(text(w4, "mac_pe.v")).toMatch(/localparam PACK_S = 13;/);
