@@ -48,6 +48,13 @@ function byteAt(program: GraphProgram, p: Placement, row: number, col: number, p
   return (p.word + row * p.rowStride + vector * hw.wordsPerVector) * hw.busBytes + (phys % C);
 }
 
+/** The memory word holding element (row, col) of a tensor (for an int32 tensor, its lowest byte plane). */
+export function tensorWord(program: GraphProgram, name: string, row: number, col: number): number {
+  const p = program.tensors.get(name);
+  if (!p) throw new Error(`program ${program.model} has no tensor ${name}`);
+  return Math.floor(byteAt(program, p, row, col) / deriveHw(program.config).busBytes);
+}
+
 /** Writes a tensor's values (row-major) into its place. */
 export function writeTensor(program: GraphProgram, mem: Uint8Array, name: string, values: Int8Array): void {
   const p = program.tensors.get(name);

@@ -48,7 +48,9 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
       return same(READ_LATENCY + vectors * hw.wordsPerVector);
     }
     case "STORE":
-      return same(READ_LATENCY + insn.rows * insn.count * hw.wordsPerVector);
+      // the O read pipeline, then each vector word's memory words; the storer takes the next vector
+      // word from its FIFO one cycle after the last word of the one before went out (storer.v.hbs)
+      return same(READ_LATENCY + 1 + insn.rows * insn.count * (hw.wordsPerVector + 1));
     case "MATMUL": {
       // docs/isa.md, "MATMUL timing": S steps, the sums reach the accumulators MAC_PIPELINE cycles after
       // the last step, move to the shadow registers, and drain one row per cycle (four rows per row for

@@ -7,7 +7,7 @@ import { GraphProgram } from "../compiler/graph.js";
 import { buildMemory, encodeProgram, imageInput, readTensor } from "../compiler/memory.js";
 import type { QGraph } from "../quant/qgraph.js";
 import { Mismatch, firstMismatch } from "./compare.js";
-import { runGolden } from "./golden/model.js";
+import { GoldenRun, runGolden } from "./golden/model.js";
 import { IsaOptions, runIsa } from "./isa-sim.js";
 
 export interface ImageCheck {
@@ -31,8 +31,23 @@ export function checkImage(
   const memory = buildMemory(program, imageInput(program, pixels), options.encoded ?? encodeProgram(program));
   options.corrupt?.(memory);
   const run = runIsa(program.config, memory, options);
+  const { mismatch, tensors, logits } = compareStored(graph, program, memory, golden);
+  return { mismatch, tensors, logits, goldenLogits: golden.logits, instructions: run.executed };
+}
+
+/**
+ * Every tensor the program stores, read from a memory dump and compared with the golden run's, in
+ * graph order: the first that differs (with the layer that produced it), or null; and the logits.
+ */
+export function compareStored(
+  graph: QGraph,
+  program: GraphProgram,
+  memory: Uint8Array,
+  golden: GoldenRun,
+): { mismatch: (Mismatch & { layer: string }) | null; tensors: number; logits: Int32Array } {
   const info = new Map(graph.tensors.map((t) => [t.name, t]));
   const producer = new Map(graph.ops.map((op) => [op.output, op.name]));
+  const logitsOf = () => readTensor(program, memory, info.get(graph.output)!) as Int32Array;
   let compared = 0;
   for (const op of graph.ops) {
     const t = info.get(op.output)!;
@@ -40,8 +55,7 @@ export function checkImage(
     if (!want || !program.tensors.has(op.output)) continue;
     compared++;
     const m = firstMismatch(op.output, [t.rows, t.cols], want, readTensor(program, memory, t));
-    if (m) return { mismatch: { ...m, layer: producer.get(op.output) ?? op.output }, tensors: compared, logits: new Int32Array(0), goldenLogits: golden.logits, instructions: run.executed };
+    if (m) return { mismatch: { ...m, layer: producer.get(op.output) ?? op.output }, tensors: compared, logits: logitsOf() };
   }
-  const logits = readTensor(program, memory, info.get(graph.output)!) as Int32Array;
-  return { mismatch: null, tensors: compared, logits, goldenLogits: golden.logits, instructions: run.executed };
+  return { mismatch: null, tensors: compared, logits: logitsOf() };
 }

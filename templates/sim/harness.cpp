@@ -1,14 +1,22 @@
 // Verilator harness for p2vit_top: the off-chip memory model and the run loop.
 //
 //   Vsim +image=<file> +out=<file> [+latency=N] [+stall=P] [+seed=S] [+max-cycles=N]
+//        [+insn-log=<file>] [+trace=<file.fst> +trace-from=C +trace-to=C]
 //
 // The image file is the whole memory, BUS/8 bytes per word, little-endian within a word. The model
 // accepts a request unless a seeded random stall (P percent of cycles) holds mem_ready low, and
 // answers reads in order `latency` cycles after acceptance. At HALT the memory is written to +out
 // and one JSON line with the cycle count is printed. Exit codes: 0 halted, 2 trap (unknown opcode),
 // 3 cycle limit reached, 4 bad memory access, 1 bad arguments.
+//
+// +insn-log writes, for every instruction, the cycle in which the controller moved past it (its
+// `insn_index` output changed), one decimal number per line: what per-layer cycle counts are made of.
+// A build with tracing (VM_TRACE) writes an FST waveform of the cycles trace-from … trace-to.
 #include "Vp2vit_top.h"
 #include "verilated.h"
+#if VM_TRACE
+#include "verilated_fst_c.h"
+#endif
 
 #include <cstdint>
 #include <cstdio>
@@ -100,7 +108,31 @@ int main(int argc, char** argv) {
   }
   const uint64_t words = mem.size() / kBusBytes;
 
+  const std::string insnLogPath = argValue("insn-log", "");
+  FILE* insnLog = nullptr;
+  if (!insnLogPath.empty() && !(insnLog = std::fopen(insnLogPath.c_str(), "w"))) {
+    std::fprintf(stderr, "cannot write %s\n", insnLogPath.c_str());
+    return 1;
+  }
+
   auto* top = new Vp2vit_top{ctx};
+#if VM_TRACE
+  const std::string tracePath = argValue("trace", "");
+  const uint64_t traceFrom = std::strtoull(argValue("trace-from", "0").c_str(), nullptr, 10);
+  const uint64_t traceTo = std::strtoull(argValue("trace-to", "18446744073709551615").c_str(), nullptr, 10);
+  VerilatedFstC* trace = nullptr;
+  if (!tracePath.empty()) {
+    ctx->traceEverOn(true);
+    trace = new VerilatedFstC;
+    top->trace(trace, 99);
+    trace->open(tracePath.c_str());
+  }
+  auto dump = [&](uint64_t cycle, int half) {
+    if (trace && cycle >= traceFrom && cycle <= traceTo) trace->dump(2 * cycle + half);
+  };
+#else
+  auto dump = [](uint64_t, int) {};
+#endif
   std::deque<Pending> reads;
   uint64_t cycle = 0;
   int status = 3;
@@ -122,6 +154,7 @@ int main(int argc, char** argv) {
     top->eval();
   }
   top->rst = 0;
+  uint32_t insnIndex = top->insn_index;
 
   while (cycle < maxCycles) {
     top->clk = 0;
@@ -141,10 +174,16 @@ int main(int argc, char** argv) {
       break;
     }
     if (accepted && write) getWord(top->mem_wdata, &mem[size_t(addr) * kBusBytes], kBusBytes);
+    dump(cycle, 0);
 
     top->clk = 1;
     top->eval();
+    dump(cycle, 1);
     cycle++;
+    if (insnLog && top->insn_index != insnIndex) {
+      std::fprintf(insnLog, "%llu\n", (unsigned long long)cycle);
+      insnIndex = top->insn_index;
+    }
     if (respond) reads.pop_front();
     if (accepted && !write) reads.push_back(Pending{cycle + latency - 1, addr});
     if (top->done) {
@@ -158,6 +197,14 @@ int main(int argc, char** argv) {
   }
 
   top->final();
+  if (insnLog) {
+    // HALT moves no further: its end is the last cycle
+    std::fprintf(insnLog, "%llu\n", (unsigned long long)cycle);
+    std::fclose(insnLog);
+  }
+#if VM_TRACE
+  if (trace) trace->close();
+#endif
   FILE* out = std::fopen(outPath.c_str(), "wb");
   if (!out || std::fwrite(mem.data(), 1, mem.size(), out) != mem.size()) {
     std::fprintf(stderr, "cannot write %s\n", outPath.c_str());

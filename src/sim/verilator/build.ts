@@ -28,10 +28,13 @@ export async function verilatorVersion(): Promise<string> {
   return v;
 }
 
-/** Returns the path of the simulator binary for these RTL files, building it if not cached. */
-export async function buildSimulator(files: RtlFile[], manifest: RtlManifest, cacheDir = defaultCacheDir()): Promise<string> {
+/**
+ * Returns the path of the simulator binary for these RTL files, building it if not cached. `trace`
+ * builds a second binary that can write FST waveforms (slower: only for looking at a mismatch).
+ */
+export async function buildSimulator(files: RtlFile[], manifest: RtlManifest, cacheDir = defaultCacheDir(), trace = false): Promise<string> {
   const version = await verilatorVersion();
-  const key = `${manifest.contentHash}-${version.replace(/[^0-9.]/g, "").slice(0, 12)}`;
+  const key = `${manifest.contentHash}-${version.replace(/[^0-9.]/g, "").slice(0, 12)}${trace ? "-fst" : ""}`;
   const dir = join(cacheDir, key);
   const binary = join(dir, SIM_BINARY);
   if (existsSync(binary)) return binary;
@@ -41,7 +44,7 @@ export async function buildSimulator(files: RtlFile[], manifest: RtlManifest, ca
     copyFileSync(HARNESS_SOURCE, join(tmp, "harness.cpp"));
     const args = [
       "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
-      "-Wno-fatal", "-Wno-lint", "-Wno-style",
+      "-Wno-fatal", "-Wno-lint", "-Wno-style", ...(trace ? ["--trace-fst"] : []),
       "--top-module", TOP_MODULE, "-Mdir", "obj", "-o", join("..", SIM_BINARY),
       "-CFLAGS", "-O2", "-j", "2",
       ...files.map((f) => f.name), "harness.cpp",

@@ -18,6 +18,16 @@ export const DEFAULT_MEMORY: MemoryModel = { latency: 2, stallPercent: 0, seed: 
 export interface SimResult {
   memory: Uint8Array;
   cycles: number;
+  /** With `insnLog`: for instruction i, the cycle in which the controller moved past it. */
+  insnEnds?: number[];
+}
+
+export interface SimOptions {
+  maxCycles?: number;
+  /** Record when each instruction ends (the harness's +insn-log). */
+  insnLog?: boolean;
+  /** A binary built with tracing: write an FST waveform of these cycles. */
+  trace?: { file: string; from: number; to: number };
 }
 
 const STATUS: Record<number, string> = {
@@ -26,22 +36,18 @@ const STATUS: Record<number, string> = {
   4: "the accelerator accessed memory outside the image",
 };
 
-export async function runSimulator(
-  binary: string,
-  image: Uint8Array,
-  memory: MemoryModel = DEFAULT_MEMORY,
-  maxCycles = 200_000_000,
-): Promise<SimResult> {
+export async function runSimulator(binary: string, image: Uint8Array, memory: MemoryModel = DEFAULT_MEMORY, options: SimOptions = {}): Promise<SimResult> {
   const dir = mkdtempSync(join(tmpdir(), "p2vit-sim-"));
   try {
     const imageFile = join(dir, "image.bin");
     const outFile = join(dir, "out.bin");
+    const logFile = join(dir, "insn.log");
     writeFileSync(imageFile, image);
-    const r = await execa(
-      binary,
-      [`+image=${imageFile}`, `+out=${outFile}`, `+latency=${memory.latency}`, `+stall=${memory.stallPercent}`, `+seed=${memory.seed}`, `+max-cycles=${maxCycles}`],
-      { reject: false },
-    );
+    const args = [`+image=${imageFile}`, `+out=${outFile}`, `+latency=${memory.latency}`, `+stall=${memory.stallPercent}`, `+seed=${memory.seed}`];
+    args.push(`+max-cycles=${options.maxCycles ?? 200_000_000}`);
+    if (options.insnLog) args.push(`+insn-log=${logFile}`);
+    if (options.trace) args.push(`+trace=${options.trace.file}`, `+trace-from=${options.trace.from}`, `+trace-to=${options.trace.to}`);
+    const r = await execa(binary, args, { reject: false });
     const line = r.stdout.trim().split("\n").pop() ?? "";
     let cycles = -1;
     try {
@@ -53,7 +59,8 @@ export async function runSimulator(
       const why = STATUS[r.exitCode ?? -1] ?? `exit code ${r.exitCode}`;
       throw new P2vitError(`RTL simulation failed after ${cycles} cycles: ${why}\n${r.stderr.slice(-2000)}`);
     }
-    return { memory: new Uint8Array(readFileSync(outFile)), cycles };
+    const insnEnds = options.insnLog ? readFileSync(logFile, "utf8").trim().split("\n").map(Number) : undefined;
+    return { memory: new Uint8Array(readFileSync(outFile)), cycles, insnEnds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
