@@ -14,6 +14,8 @@ import { runCommand } from "./run.js";
 import { QuantRunArgs, formatQuantResult, quantJson, quantizeCommand, runQuantEvaluation } from "./test-quant.js";
 import { OBSERVERS, parseObserver } from "../quant/observers.js";
 import { ScaleMode } from "../quant/fakequant.js";
+import { exportFpga, formatExport } from "../export/export.js";
+import { DEFAULT_PART, TARGETS, parseClock, parseTarget } from "../export/parts.js";
 
 /** The options `test-quant` and `quantize` share: the model, the data and the quantization settings. */
 function quantOptions<T>(y: Argv<T>) {
@@ -196,6 +198,24 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      "export <rtl-dir>",
+      "export generated RTL as a self-contained FPGA folder: AXI wrapper, XDC, Vivado Tcl, FuseSoC core (--target yosys also synthesizes it)",
+      (y) =>
+        y
+          .positional("rtl-dir", { type: "string", demandOption: true, describe: "a folder `p2vit generate` wrote (Verilog, filelist.f, manifest.json)" })
+          .option("target", { type: "string", demandOption: true, describe: `the flow: ${TARGETS.join(", ")} (yosys runs synth_xilinx and saves the resources)` })
+          .option("part", { type: "string", default: DEFAULT_PART, describe: "Xilinx part (default: the ZCU102's)" })
+          // a string, so that a typo is reported as typed, not as NaN
+          .option("clock", { type: "string", describe: "clock in MHz (default: the config's clockMHz)" })
+          .option("out", { type: "string", demandOption: true, describe: "the folder to write" }),
+      async (args) => {
+        const target = parseTarget(args.target);
+        const clockMHz = args.clock === undefined ? undefined : parseClock(args.clock);
+        const r = await exportFpga({ rtlDir: resolve(args.rtlDir), target, part: args.part, clockMHz, out: resolve(args.out) });
+        console.log(formatExport(r, target));
+      },
+    )
+    .command(
       "demo",
       "the main job on the built-in default: synthetic model, default accelerator, co-simulation into rtl-out/default",
       () => {},
@@ -206,7 +226,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       },
     )
-    .demandCommand(1, "give a command: doctor, generate, compile, perf, cosim, demo, test-quant, quantize or run")
+    .demandCommand(1, "give a command: doctor, generate, export, compile, perf, cosim, demo, test-quant, quantize or run")
     .strict()
     .fail((msg, err) => {
       throw err ?? new P2vitError(msg);
