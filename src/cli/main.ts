@@ -189,12 +189,15 @@ export async function main(argv: string[]): Promise<number> {
           .option("dsp", { type: "number", describe: "DSP count for GOPS/DSP (else --synth measures it)" })
           .option("synth", { type: "boolean", default: false, describe: "count the DSPs with yosys synth_xilinx on the generated top (cached per config)" })
           .option("layers", { type: "boolean", default: false, describe: "list every layer" })
+          .option("out", { type: "string", describe: "a run folder: write perf.json (figures, layers, chunk timeline) into it" })
           .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
       async (args) => {
+        const out = args.out === undefined ? undefined : resolve(args.out);
         const r = await perfCommand({
-          target: args.target, data: args.data, calib: args.calib, config: hwConfig(args.hw), overlap: args.overlap, dsp: args.dsp, synth: args.synth,
+          target: args.target, data: args.data, calib: args.calib, config: hwConfig(args.hw), overlap: args.overlap, dsp: args.dsp, synth: args.synth, out,
         });
         console.log(args.json ? JSON.stringify(r) : formatPerf(r, { layers: args.layers }));
+        if (out && !args.json) console.log(`perf.json written to ${out}`);
       },
     )
     .command(
