@@ -15,6 +15,9 @@ import { QuantRunArgs, formatQuantResult, quantJson, quantizeCommand, runQuantEv
 import { OBSERVERS, parseObserver } from "../quant/observers.js";
 import { ScaleMode } from "../quant/fakequant.js";
 import { exportFpga, formatExport } from "../export/export.js";
+import { REPORT_FILE, renderReport } from "../report/html.js";
+import { loadRunDir } from "../report/run-dir.js";
+import { writeFileAtomic } from "../util/atomic.js";
 import { DEFAULT_PART, TARGETS, parseClock, parseTarget } from "../export/parts.js";
 
 /** The options `test-quant` and `quantize` share: the model, the data and the quantization settings. */
@@ -189,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
           .option("dsp", { type: "number", describe: "DSP count for GOPS/DSP (else --synth measures it)" })
           .option("synth", { type: "boolean", default: false, describe: "count the DSPs with yosys synth_xilinx on the generated top (cached per config)" })
           .option("layers", { type: "boolean", default: false, describe: "list every layer" })
-          .option("out", { type: "string", describe: "a run folder: write perf.json (figures, layers, chunk timeline) into it" })
+          .option("out", { type: "string", describe: "a run folder: write perf.json (figures, layers, chunk timeline) into it for `p2vit report`" })
           .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
       async (args) => {
         const out = args.out === undefined ? undefined : resolve(args.out);
@@ -219,6 +222,22 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      "report <run-dir>",
+      "write a self-contained HTML report of a run folder (perf.json, and resources.json, accuracy.json when there)",
+      (y) =>
+        y
+          .positional("run-dir", { type: "string", demandOption: true, describe: "a folder `p2vit perf … --out <run-dir>` wrote perf.json into" })
+          .option("out", { type: "string", describe: "the HTML file (default: <run-dir>/report.html)" }),
+      async (args) => {
+        const dir = resolve(args.runDir);
+        const run = loadRunDir(dir);
+        const out = resolve(args.out ?? `${dir}/${REPORT_FILE}`);
+        writeFileAtomic(out, renderReport(run));
+        const missing = [run.resources ? "" : "resources", run.accuracy ? "" : "accuracy"].filter(Boolean);
+        console.log(`wrote ${out}${missing.length ? ` (not measured: ${missing.join(", ")})` : ""}`);
+      },
+    )
+    .command(
       "demo",
       "the main job on the built-in default: synthetic model, default accelerator, co-simulation into rtl-out/default",
       () => {},
@@ -229,7 +248,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       },
     )
-    .demandCommand(1, "give a command: doctor, generate, export, compile, perf, cosim, demo, test-quant, quantize or run")
+    .demandCommand(1, "give a command: doctor, generate, export, compile, perf, report, cosim, demo, test-quant, quantize or run")
     .strict()
     .fail((msg, err) => {
       throw err ?? new P2vitError(msg);
