@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Fresh-machine set-up, run before `npm run demo` and `npm test`: npm dependencies, the Debian
-// packages verilator and yosys, and the TypeScript build. Plain Node with no dependencies, because
-// it runs before node_modules exists.
+// packages verilator, yosys and chromium (headless, for the report's rendering test), and the
+// TypeScript build. Plain Node with no dependencies, because it runs before node_modules exists.
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -53,16 +53,21 @@ function yosysOk() {
   return versionOf("yosys", ["-V"]) !== null;
 }
 
+function chromiumOk() {
+  return versionOf("chromium", ["--version"]) !== null;
+}
+
 function ensureDebianPackages() {
   const missing = [];
   if (!verilatorOk()) missing.push("verilator");
   if (!yosysOk()) missing.push("yosys");
+  if (!chromiumOk()) missing.push("chromium");
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const hasApt = versionOf("apt-get", ["--version"]) !== null;
   if (!isRoot || !hasApt) {
     fail(
-      `missing ${missing.join(" and ")} (need Verilator ${MIN_VERILATOR_MAJOR}.x and Yosys). ` +
+      `missing ${missing.join(" and ")} (need Verilator ${MIN_VERILATOR_MAJOR}.x, Yosys and Chromium). ` +
         `Install them with: sudo apt-get update && sudo apt-get install -y ${missing.join(" ")}` +
         (hasApt ? "" : " (or your platform's package manager)"),
     );
@@ -75,6 +80,7 @@ function ensureDebianPackages() {
   }
   if (!verilatorOk()) fail(`Verilator ${MIN_VERILATOR_MAJOR}.x is still missing after apt-get install.`);
   if (!yosysOk()) fail("Yosys is still missing after apt-get install.");
+  if (!chromiumOk()) fail("Chromium is still missing after apt-get install.");
 }
 
 function build() {

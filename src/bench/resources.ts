@@ -47,7 +47,10 @@ export interface Target {
   noDsp?: boolean;
 }
 
-/** Parses the cell counts of the last module Yosys's `stat` printed (one module after -flatten). */
+/**
+ * Parses the cell counts of the last module Yosys's `stat` printed (one module after -flatten). DSPs and
+ * block RAMs count the 7-series (E1) and the UltraScale (E2) primitives alike.
+ */
 export function parseStat(text: string): Resources {
   const blocks = text.split(/^=== /m);
   const block = blocks[blocks.length - 1];
@@ -66,9 +69,9 @@ export function parseStat(text: string): Resources {
     srl: sum(/^SRL/),
     ff: sum(/^FD[RSCP]E(_1)?$/),
     carry4: sum(/^CARRY4$/),
-    dsp: sum(/^DSP48E1$/),
-    ramb18: sum(/^RAMB18E1$/),
-    ramb36: sum(/^RAMB36E1$/),
+    dsp: sum(/^DSP48E[12]$/),
+    ramb18: sum(/^RAMB18E[12]$/),
+    ramb36: sum(/^RAMB36E[12]$/),
     cells,
   };
 }

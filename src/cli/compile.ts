@@ -12,8 +12,9 @@ import { AcceleratorConfig, canonicalJson, configHash } from "../hw/config.js";
 import { formatInstruction } from "../hw/isa.js";
 import { loadQGraph } from "../quant/qgraph-io.js";
 import type { QGraph } from "../quant/qgraph.js";
-import { PerfReport, perfReport } from "../sim/perf.js";
-import { writeDirAtomic } from "../util/atomic.js";
+import { PERF_FILE, PerfReport, perfFile, perfReport } from "../sim/perf.js";
+import { runCycleModel } from "../sim/cycle-model.js";
+import { writeDirAtomic, writeFileAtomic } from "../util/atomic.js";
 import { P2vitError } from "../util/errors.js";
 import { quantizeToGraph } from "./test-quant.js";
 
@@ -70,6 +71,8 @@ export interface PerfArgs {
   overlap: boolean;
   dsp?: number;
   synth: boolean;
+  /** A run folder: perf.json goes into it (other files there, such as resources.json, stay). */
+  out?: string;
 }
 
 /** A QGraph file, or a model (preset or folder) quantized on `data` for its structure. */
@@ -93,5 +96,8 @@ export async function perfCommand(a: PerfArgs): Promise<PerfReport> {
   const graph = await graphFor(a);
   const program = compileGraph(graph, a.config, { overlap: a.overlap });
   const dsp = a.dsp ?? (a.synth ? await synthesizedDsps(a.config) : null);
-  return perfReport(program, { dsp });
+  const run = runCycleModel(program.instructions.map((e) => e.insn), a.config, { serial: !program.overlap });
+  const report = perfReport(program, { dsp, run });
+  if (a.out) writeFileAtomic(join(a.out, PERF_FILE), JSON.stringify(perfFile(report, run, a.config)) + "\n");
+  return report;
 }

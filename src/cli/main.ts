@@ -14,6 +14,11 @@ import { runCommand } from "./run.js";
 import { QuantRunArgs, formatQuantResult, quantJson, quantizeCommand, runQuantEvaluation } from "./test-quant.js";
 import { OBSERVERS, parseObserver } from "../quant/observers.js";
 import { ScaleMode } from "../quant/fakequant.js";
+import { exportFpga, formatExport } from "../export/export.js";
+import { REPORT_FILE, renderReport } from "../report/html.js";
+import { loadRunDir } from "../report/run-dir.js";
+import { writeFileAtomic } from "../util/atomic.js";
+import { DEFAULT_PART, TARGETS, parseClock, parseTarget } from "../export/parts.js";
 
 /** The options `test-quant` and `quantize` share: the model, the data and the quantization settings. */
 function quantOptions<T>(y: Argv<T>) {
@@ -187,12 +192,49 @@ export async function main(argv: string[]): Promise<number> {
           .option("dsp", { type: "number", describe: "DSP count for GOPS/DSP (else --synth measures it)" })
           .option("synth", { type: "boolean", default: false, describe: "count the DSPs with yosys synth_xilinx on the generated top (cached per config)" })
           .option("layers", { type: "boolean", default: false, describe: "list every layer" })
+          .option("out", { type: "string", describe: "a run folder: write perf.json (figures, layers, chunk timeline) into it for `p2vit report`" })
           .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
       async (args) => {
+        const out = args.out === undefined ? undefined : resolve(args.out);
         const r = await perfCommand({
-          target: args.target, data: args.data, calib: args.calib, config: hwConfig(args.hw), overlap: args.overlap, dsp: args.dsp, synth: args.synth,
+          target: args.target, data: args.data, calib: args.calib, config: hwConfig(args.hw), overlap: args.overlap, dsp: args.dsp, synth: args.synth, out,
         });
         console.log(args.json ? JSON.stringify(r) : formatPerf(r, { layers: args.layers }));
+        if (out && !args.json) console.log(`perf.json written to ${out}`);
+      },
+    )
+    .command(
+      "export <rtl-dir>",
+      "export generated RTL as a self-contained FPGA folder: AXI wrapper, XDC, Vivado Tcl, FuseSoC core (--target yosys also synthesizes it)",
+      (y) =>
+        y
+          .positional("rtl-dir", { type: "string", demandOption: true, describe: "a folder `p2vit generate` wrote (Verilog, filelist.f, manifest.json)" })
+          .option("target", { type: "string", demandOption: true, describe: `the flow: ${TARGETS.join(", ")} (yosys runs synth_xilinx and saves the resources)` })
+          .option("part", { type: "string", default: DEFAULT_PART, describe: "Xilinx part (default: the ZCU102's)" })
+          // a string, so that a typo is reported as typed, not as NaN
+          .option("clock", { type: "string", describe: "clock in MHz (default: the config's clockMHz)" })
+          .option("out", { type: "string", demandOption: true, describe: "the folder to write" }),
+      async (args) => {
+        const target = parseTarget(args.target);
+        const clockMHz = args.clock === undefined ? undefined : parseClock(args.clock);
+        const r = await exportFpga({ rtlDir: resolve(args.rtlDir), target, part: args.part, clockMHz, out: resolve(args.out) });
+        console.log(formatExport(r, target));
+      },
+    )
+    .command(
+      "report <run-dir>",
+      "write a self-contained HTML report of a run folder (perf.json, and resources.json, accuracy.json when there)",
+      (y) =>
+        y
+          .positional("run-dir", { type: "string", demandOption: true, describe: "a folder `p2vit perf … --out <run-dir>` wrote perf.json into" })
+          .option("out", { type: "string", describe: "the HTML file (default: <run-dir>/report.html)" }),
+      async (args) => {
+        const dir = resolve(args.runDir);
+        const run = loadRunDir(dir);
+        const out = resolve(args.out ?? `${dir}/${REPORT_FILE}`);
+        writeFileAtomic(out, renderReport(run));
+        const missing = [run.resources ? "" : "resources", run.accuracy ? "" : "accuracy"].filter(Boolean);
+        console.log(`wrote ${out}${missing.length ? ` (not measured: ${missing.join(", ")})` : ""}`);
       },
     )
     .command(
@@ -206,7 +248,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       },
     )
-    .demandCommand(1, "give a command: doctor, generate, compile, perf, cosim, demo, test-quant, quantize or run")
+    .demandCommand(1, "give a command: doctor, generate, export, compile, perf, report, cosim, demo, test-quant, quantize or run")
     .strict()
     .fail((msg, err) => {
       throw err ?? new P2vitError(msg);

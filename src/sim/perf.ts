@@ -3,7 +3,8 @@
  * utilization, frames per second at the configured clock, GOPS and GOPS per DSP.
  */
 import { GraphProgram } from "../compiler/graph.js";
-import { Chunk } from "../hw/isa.js";
+import { AcceleratorConfig } from "../hw/config.js";
+import { CHUNK_NAMES, Chunk } from "../hw/isa.js";
 import { CycleRun, runCycleModel } from "./cycle-model.js";
 
 export interface LayerPerf {
@@ -104,4 +105,43 @@ export function formatPerf(r: PerfReport, options: { layers?: boolean } = {}): s
     }
   }
   return lines.join("\n");
+}
+
+export const PERF_FORMAT = "p2vit.perf";
+export const PERF_FILE = "perf.json";
+
+/** One chunk over the run: its busy cycles and when it worked (instruction start to done, merged). */
+export interface ChunkTimeline {
+  busy: number;
+  intervals: [number, number][];
+}
+
+/** perf.json of a run folder: the report, the config and the chunk timeline `p2vit report` draws. */
+export interface PerfFile {
+  format: typeof PERF_FORMAT;
+  version: 1;
+  config: AcceleratorConfig;
+  report: PerfReport;
+  chunks: Record<Chunk, ChunkTimeline>;
+}
+
+/**
+ * Each chunk's instructions as busy intervals, overlapping and touching ones merged: a chunk's
+ * instructions start in order, and a pipelined one starts before the previous is done, so the
+ * merged list is what a timeline can draw (tens of thousands of instructions become far fewer bars).
+ */
+export function chunkTimelines(run: CycleRun): Record<Chunk, ChunkTimeline> {
+  const out = Object.fromEntries(CHUNK_NAMES.map((c) => [c, { busy: run.busy[c], intervals: [] as [number, number][] }])) as Record<Chunk, ChunkTimeline>;
+  for (const t of run.timeline) {
+    if (!t.chunk || t.start < 0) continue;
+    const list = out[t.chunk].intervals;
+    const last = list[list.length - 1];
+    if (last && t.start <= last[1]) last[1] = Math.max(last[1], t.done);
+    else list.push([t.start, t.done]);
+  }
+  return out;
+}
+
+export function perfFile(report: PerfReport, run: CycleRun, config: AcceleratorConfig): PerfFile {
+  return { format: PERF_FORMAT, version: 1, config, report, chunks: chunkTimelines(run) };
 }
