@@ -36,6 +36,8 @@ export interface SubjectRequest {
   data?: string;
   images: number;
   calib: number;
+  /** Weight bits of a graph quantized here (4: int4 weights, for dual-mode PEs). */
+  wBits?: 4 | 8;
 }
 
 function positive(v: number, what: string): void {
@@ -53,12 +55,12 @@ export async function loadSubject(req: SubjectRequest): Promise<CosimSubject> {
     const per = set.images.length / set.count;
     const image = (i: number) => ({ pixels: set.images.slice(i * per, (i + 1) * per), label: set.labels[i] });
     const calibration = Array.from({ length: req.calib }, (_, i) => image(req.images + i));
-    const graph = quantizeModel(ckpt, calibration, DEFAULT_SETTINGS, null).qgraph!;
+    const graph = quantizeModel(ckpt, calibration, { ...DEFAULT_SETTINGS, wBits: req.wBits ?? 8 }, null).qgraph!;
     return { name: SYNTHETIC_MODEL_NAME, graph, images: Array.from({ length: req.images }, (_, i) => image(i).pixels), labels: Array.from({ length: req.images }, () => null) };
   }
   if (req.data === undefined) throw new P2vitError(`${req.target}: give the images with --data <folder> (MNIST IDX, or class folders of images)`);
   const isGraph = existsSync(req.target) && statSync(req.target).isFile();
-  const graph = isGraph ? loadQGraph(req.target) : await quantizeToGraph({ model: req.target, data: req.data, calib: req.calib });
+  const graph = isGraph ? loadQGraph(req.target) : await quantizeToGraph({ model: req.target, data: req.data, calib: req.calib, wBits: req.wBits });
   const input = isGraph
     ? { channels: graph.input.channels, size: graph.input.height, resize: graph.input.resize as InputSpec["resize"] }
     : loadModel(req.target).input;
@@ -184,4 +186,31 @@ export async function writeCosimRun(dir: string, cosim: ModelCosim, summary: Cos
     writeFileSync(join(tmp, "program.lst"), formatProgramListing(cosim.program));
     writeFileSync(join(tmp, "result.json"), JSON.stringify({ summary, images: results.map(({ layers: _l, ...r }) => r) }, null, 2) + "\n");
   });
+}
+
+export interface ModelCosimCommand {
+  subject: SubjectRequest;
+  config: AcceleratorConfig;
+  options: ModelCosimOptions & { keepGoing?: boolean };
+  out?: string;
+  layers: boolean;
+  json: boolean;
+}
+
+/** `p2vit cosim`: exit code 0 when every image is bit-exact. */
+export async function modelCosimCommand(c: ModelCosimCommand): Promise<number> {
+  const subject = await loadSubject(c.subject);
+  process.stderr.write(`${subject.name}: ${subject.images.length} images on ${c.config.name}; building the simulator (cached by config hash)…\n`);
+  const { summary, results, cosim } = await runCosim(subject, c.config, {
+    ...c.options,
+    onImage: (r) => process.stderr.write(`image ${r.index}: ${r.pass ? "bit-exact" : "MISMATCH"}, ${r.cycles.toLocaleString("en-US")} cycles\n`),
+  });
+  if (c.out) await writeCosimRun(c.out, cosim, summary, results);
+  if (c.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(formatCosim(summary, results));
+    if (c.layers) console.log(formatLayerTable(summary.layers));
+    if (c.out) console.log(`RTL, program and results written to ${c.out}`);
+  }
+  return summary.bitExact === summary.images ? 0 : 1;
 }

@@ -6,7 +6,9 @@ import { writeRtl } from "../generator/rtl.js";
 import { AcceleratorConfig, DEFAULT_CONFIG, loadAcceleratorConfig } from "../hw/config.js";
 import { P2vitError } from "../util/errors.js";
 import { CosimRequest, formatOutcome, runLayerCosim, summary } from "./cosim-layer.js";
+import { modelCosimCommand } from "./cosim.js";
 import { checkTools, formatToolReport } from "./doctor.js";
+import { regressCommand } from "./regress.js";
 import { compileCommand, perfCommand } from "./compile.js";
 import { formatPerf } from "../sim/perf.js";
 import { testQuantFloatCommand } from "./evaluate.js";
@@ -52,7 +54,7 @@ function hwConfig(file: string | undefined): AcceleratorConfig {
   return file === undefined ? DEFAULT_CONFIG : loadAcceleratorConfig(file);
 }
 
-async function cosimCommand(req: CosimRequest, json: boolean): Promise<number> {
+async function cosimLayerCommand(req: CosimRequest, json: boolean): Promise<number> {
   const outcome = await runLayerCosim(req);
   console.log(json ? JSON.stringify(summary(outcome)) : formatOutcome(outcome));
   if (!json && req.out) console.log(`RTL, program and result written to ${req.out}`);
@@ -89,8 +91,49 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
-      "cosim [model]",
-      "co-simulate a model's patch embedding: golden integer kernel vs the RTL in Verilator, bit for bit",
+      "cosim [target]",
+      "co-simulate a whole quantized model on the RTL (Verilator) against the golden model and the ISA simulator, every tensor bit for bit",
+      (y) =>
+        y
+          .positional("target", { type: "string", default: "synthetic", describe: "'synthetic' (the built-in model), a QGraph file, or a model folder or preset (quantized on --data)" })
+          .option("data", { type: "string", describe: "the images: an MNIST IDX folder or class folders (the built-in model makes its own)" })
+          .option("images", { type: "number", default: 10, describe: "evaluation images (the first N)" })
+          .option("calib", { type: "number", default: 100, describe: "calibration images (never evaluated)" })
+          .option("hw", { type: "string", describe: "accelerator config (JSON); default: the built-in config" })
+          .option("trace", { type: "string", describe: "on a mismatch, write an FST waveform around the instruction that wrote it to this file" })
+          .option("layers", { type: "boolean", default: false, describe: "print measured and modelled cycles per layer" })
+          .option("keep-going", { type: "boolean", default: false, describe: "run every image even after a mismatch" })
+          .option("out", { type: "string", describe: "write the RTL, the program and the results into this folder" })
+          .option("latency", { type: "number", default: 2, describe: "memory read latency in cycles" })
+          .option("stall", { type: "number", default: 0, describe: "percent of cycles the memory refuses requests" })
+          .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
+      async (args) => {
+        code = await modelCosimCommand({
+          subject: { target: args.target, data: args.data, images: args.images, calib: args.calib },
+          config: hwConfig(args.hw),
+          options: { memory: { latency: args.latency, stallPercent: args.stall, seed: 1 }, trace: args.trace && resolve(args.trace), keepGoing: args["keep-going"] },
+          out: args.out === undefined ? undefined : resolve(args.out),
+          layers: args.layers,
+          json: args.json,
+        });
+      },
+    )
+    .command(
+      "regress",
+      "the co-simulation matrix: accelerator configs × models, in parallel; JUnit XML and a JSON summary",
+      (y) =>
+        y
+          .option("out", { type: "string", default: "rtl-out/regress", describe: "folder for junit.xml and summary.json" })
+          .option("images", { type: "number", describe: "images per model (default: each entry's own)" })
+          .option("quick", { type: "boolean", default: false, describe: "the slice that runs in npm test" })
+          .option("workers", { type: "number", default: 2, describe: "entries run side by side" }),
+      async (args) => {
+        code = await regressCommand({ out: resolve(args.out), images: args.images, quick: args.quick, workers: args.workers });
+      },
+    )
+    .command(
+      "cosim-layer [model]",
+      "co-simulate a model's patch embedding alone: golden integer kernel vs the RTL in Verilator, bit for bit",
       (y) =>
         y
           .positional("model", { type: "string", default: "synthetic", describe: "a model folder (config.json + model.safetensors) or 'synthetic'" })
@@ -103,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
           .option("stall", { type: "number", default: 0, describe: "percent of cycles the memory refuses requests" })
           .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
       async (args) => {
-        code = await cosimCommand(
+        code = await cosimLayerCommand(
           {
             model: args.model,
             data: args.data,
@@ -242,13 +285,17 @@ export async function main(argv: string[]): Promise<number> {
       "the main job on the built-in default: synthetic model, default accelerator, co-simulation into rtl-out/default",
       () => {},
       async () => {
-        code = await cosimCommand(
-          { model: "synthetic", images: 16, calib: 32, config: DEFAULT_CONFIG, memory: { latency: 2, stallPercent: 0, seed: 1 }, out: resolve("rtl-out", DEFAULT_CONFIG.name) },
-          false,
-        );
+        code = await modelCosimCommand({
+          subject: { target: "synthetic", images: 4, calib: 32 },
+          config: DEFAULT_CONFIG,
+          options: {},
+          out: resolve("rtl-out", DEFAULT_CONFIG.name),
+          layers: false,
+          json: false,
+        });
       },
     )
-    .demandCommand(1, "give a command: doctor, generate, export, compile, perf, report, cosim, demo, test-quant, quantize or run")
+    .demandCommand(1, "give a command: doctor, generate, export, compile, perf, report, cosim, regress, cosim-layer, demo, test-quant, quantize or run")
     .strict()
     .fail((msg, err) => {
       throw err ?? new P2vitError(msg);

@@ -35,6 +35,7 @@ export const REGISTERS: readonly Register[] = [
   { name: "BASE_LO", offset: 0x10, access: "RW", doc: "byte address of memory word 0, low word" },
   { name: "BASE_HI", offset: 0x14, access: "RW", doc: "byte address of memory word 0, high word" },
   { name: "IDENT", offset: 0x18, access: "R", doc: "first 32 bits of the accelerator config hash" },
+  { name: "INSN", offset: 0x1c, access: "R", doc: "index of the instruction being fetched or executed (where a trap or a hang stopped)" },
 ];
 
 // 2^LITE_ADDR_BITS bytes hold the register map
