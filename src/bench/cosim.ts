@@ -1,27 +1,23 @@
 /**
- * Benchmark: the walking skeleton's co-simulation on vit4mnist's patch embedding with real MNIST
- * images, per array shape: Verilator build time, simulated cycles, PE utilization, simulation speed.
+ * Benchmark: whole-model co-simulation on the RTL, per model and array: Verilator build time,
+ * simulated cycles per image (measured and in-order model), PE utilization, wall time per image and
+ * simulated cycles per second; every image checked bit for bit.
  *
- *   npm run bench:cosim [-- --images N] [--shared <dir>]
+ *   npm run bench:cosim [-- --images N]
  */
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { loadModelAndImages } from "../cli/cosim-layer.js";
-import { compileLayer, readLayerOutput } from "../compiler/layer.js";
-import { buildMemory } from "../compiler/memory.js";
+import { join } from "node:path";
+import { CosimSubject, loadSubject, runCosim } from "../cli/cosim.js";
+import { SHARED_DATA } from "../cli/regress.js";
 import { renderRtl } from "../generator/rtl.js";
-import { AcceleratorConfig, DEFAULT_CONFIG, parseAcceleratorConfig } from "../hw/config.js";
-import { quantizePatchEmbedding } from "../quant/patch-embed.js";
-import { firstMismatch } from "../sim/compare.js";
-import { linearGolden } from "../sim/golden/linear.js";
+import { AcceleratorConfig, parseAcceleratorConfig } from "../hw/config.js";
 import { buildSimulator } from "../sim/verilator/build.js";
-import { DEFAULT_MEMORY, runSimulator } from "../sim/verilator/run.js";
 
-const SHAPES: AcceleratorConfig[] = [
-  parseAcceleratorConfig({ name: "a4x4", array: { rows: 4, cols: 4 }, busBits: 32 }),
-  parseAcceleratorConfig({ name: "a8x16", array: { rows: 8, cols: 16 }, busBits: 64 }),
-  DEFAULT_CONFIG,
-  parseAcceleratorConfig({ name: "a32x32", array: { rows: 32, cols: 32 }, busBits: 256 }),
+/** Buffers for the small models: vit4mnist and vit-cifar10 fit with double buffering. */
+const BUFFERS = { xDepth: 64, wDepth: 1024, oDepth: 64, paramDepth: 64 };
+const CORES = { maxTokens: 80, maxDim: 128 };
+const ARRAYS: AcceleratorConfig[] = [
+  parseAcceleratorConfig({ name: "b16x16", array: { rows: 16, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: CORES }),
+  parseAcceleratorConfig({ name: "b32x32", array: { rows: 32, cols: 32 }, busBits: 256, buffers: BUFFERS, cores: CORES }),
 ];
 
 function arg(name: string, fallback: string): string {
@@ -30,35 +26,29 @@ function arg(name: string, fallback: string): string {
 }
 
 async function main(): Promise<void> {
-  const shared = resolve(arg("shared", "../shared/data"));
-  const images = Number(arg("images", "100"));
-  const model = join(shared, "models", "vit4mnist");
-  if (!existsSync(model)) throw new Error(`${model} not found: give the shared data folder with --shared`);
-  const { ckpt, calibration, evaluation } = loadModelAndImages({ model, data: join(shared, "mnist"), images, calib: 100 });
-  const q = quantizePatchEmbedding(ckpt, calibration, evaluation);
-  const expected = linearGolden(q.layer, q.x, q.rows);
-  const cacheDir = join(resolve(".cache"), "bench-verilator");
-  console.log(`vit4mnist patch_embed (49 -> 64), ${images} MNIST images = ${q.rows} rows, ${q.rows * 49 * 64} MACs; memory latency ${DEFAULT_MEMORY.latency}`);
-  console.log("array   bus  build_s  cycles   cycles/img  PE_util  sim_wall_s  Mcycles/s  bit_exact");
-  for (const cfg of SHAPES) {
+  const images = Number(arg("images", "5"));
+  const subjects: CosimSubject[] = [
+    await loadSubject({ target: "synthetic", images, calib: 32 }),
+    await loadSubject({ target: join(SHARED_DATA, "models", "vit4mnist"), data: join(SHARED_DATA, "mnist"), images, calib: 100 }),
+    await loadSubject({ target: join(SHARED_DATA, "models", "vit-cifar10"), data: join(SHARED_DATA, "cifar10"), images, calib: 100 }),
+  ];
+  console.log(`${images} images per model; memory latency 2; one simulator process at a time`);
+  console.log("model          array   build_s  cycles/img  model_cycles  PE_util  wall_s/img  cycles/s  bit_exact");
+  for (const cfg of ARRAYS) {
     const { files, manifest } = renderRtl(cfg);
     const t0 = performance.now();
-    const binary = await buildSimulator(files, manifest, cacheDir);
+    await buildSimulator(files, manifest);
     const build = (performance.now() - t0) / 1000;
-    const program = compileLayer(cfg, q.layer, q.rows);
-    const image = buildMemory(program, q.x);
-    const t1 = performance.now();
-    const sim = await runSimulator(binary, image);
-    const wall = (performance.now() - t1) / 1000;
-    const exact = firstMismatch("y", [q.rows, 64], expected, readLayerOutput(program, q.layer, q.rows, sim.memory)) === null;
-    const util = (q.rows * 49 * 64) / (cfg.array.rows * cfg.array.cols * sim.cycles);
-    console.log(
-      [
-        `${cfg.array.rows}x${cfg.array.cols}`.padEnd(7), String(cfg.busBits).padStart(4), build.toFixed(1).padStart(8),
-        String(sim.cycles).padStart(7), (sim.cycles / images).toFixed(1).padStart(11), `${(100 * util).toFixed(1)}%`.padStart(8),
-        wall.toFixed(2).padStart(11), (sim.cycles / wall / 1e6).toFixed(2).padStart(10), String(exact).padStart(10),
-      ].join(" "),
-    );
+    for (const subject of subjects) {
+      const { summary: s } = await runCosim(subject, cfg, { keepGoing: true });
+      console.log(
+        [
+          s.model.padEnd(14), `${cfg.array.rows}x${cfg.array.cols}`.padEnd(7), build.toFixed(0).padStart(7), String(s.cyclesPerImage).padStart(11),
+          String(s.predictedCyclesPerImage).padStart(13), `${(100 * s.utilization).toFixed(1)}%`.padStart(8), s.wallSecondsPerImage.toFixed(2).padStart(11),
+          Math.round(s.simulatedCyclesPerSecond).toString().padStart(9), `${s.bitExact}/${s.images}`.padStart(10),
+        ].join(" "),
+      );
+    }
   }
 }
 

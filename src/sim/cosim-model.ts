@@ -48,6 +48,8 @@ export interface ImageCosim {
   goldenTop1: number;
   rtlTop1: number;
   cycles: number;
+  /** Wall time of the RTL simulation alone (the simulator process). */
+  rtlSeconds: number;
   predictedCycles: number;
   layers: LayerCycles[];
 }
@@ -97,7 +99,9 @@ export class ModelCosim {
     runIsa(this.program.config, isaMemory);
     this.options.corrupt?.(image);
     const memory = this.options.memory ?? DEFAULT_MEMORY;
+    const t0 = performance.now();
     const rtl = await runSimulator(this.binary, image, memory, { insnLog: true });
+    const rtlSeconds = (performance.now() - t0) / 1000;
     const isa = compareStored(this.graph, this.program, isaMemory, golden);
     const got = compareStored(this.graph, this.program, rtl.memory, golden);
     let divergence: Divergence | null = null;
@@ -113,6 +117,7 @@ export class ModelCosim {
       goldenTop1: argmax(golden.logits),
       rtlTop1: argmax(got.logits),
       cycles: rtl.cycles,
+      rtlSeconds,
       predictedCycles: this.predictedEnds[this.predictedEnds.length - 1],
       layers: this.layerCycles(insnEnds),
     };

@@ -1,0 +1,130 @@
+/**
+ * Whole models on the generated RTL: every tensor the program stores is bit-exact with the golden
+ * model, the RTL's top-1 is the golden top-1, and each layer's measured cycles are within 5% of the
+ * in-order cycle model. vit4mnist on 100 MNIST images and vit-cifar10 on 20 CIFAR images on a 16×16
+ * array; the built-in model on a non-square array; int4 weights on dual-mode PEs. Fault injection
+ * shows the comparison can fail and names where.
+ */
+import { execa } from "execa";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CosimSubject, formatCosim, loadSubject, runCosim, worstLayer } from "../../src/cli/cosim.js";
+import { REGRESS_CONFIGS, regressMatrix, runRegress, junitXml } from "../../src/cli/regress.js";
+import { tensorWord } from "../../src/compiler/memory.js";
+import { deriveHw } from "../../src/hw/config.js";
+import { ImageCosim, formatDivergence } from "../../src/sim/cosim-model.js";
+import { CIFAR_DIR, CIFAR_MODEL_DIR, HAS_CIFAR, HAS_SHARED_DATA, MNIST_DIR, REPO, VIT4MNIST_DIR } from "../paths.js";
+
+const [A16, A8x16, A3x5, W4] = REGRESS_CONFIGS;
+const LAYER_TOLERANCE = 0.05;
+
+function expectClean(results: ImageCosim[], label: string): void {
+  for (const r of results) {
+    expect(r.divergence, r.divergence ? `${label} image ${r.index}: ${formatDivergence(r.divergence)}` : "").toBeNull();
+    expect(r.rtlTop1).toBe(r.goldenTop1);
+    const worst = worstLayer(r.layers);
+    expect(worst!.error, `${label} image ${r.index}: layer ${worst!.layer}`).toBeLessThanOrEqual(LAYER_TOLERANCE);
+  }
+}
+
+describe("full-model co-simulation (Verilator)", () => {
+  it("runs the built-in model bit-exact on a non-square array, every layer within 5% of the cycle model", async () => {
+    const subject = await loadSubject({ target: "synthetic", images: 3, calib: 32 });
+    const { summary, results } = await runCosim(subject, A8x16, { memory: { latency: 3, stallPercent: 10, seed: 2 } });
+    expectClean(results, "synthetic");
+    expect(summary.bitExact).toBe(3);
+    // with a stalling memory the model is a lower bound; the run still completes bit-exact
+    expect(formatCosim(summary, results)).toMatch(/PASS/);
+  }, 900_000);
+
+  it("runs int4 weights on dual-mode PEs bit-exact", async () => {
+    const subject = await loadSubject({ target: "synthetic", images: 2, calib: 32, wBits: 4 });
+    const { results } = await runCosim(subject, W4);
+    expectClean(results, "synthetic w4");
+  }, 900_000);
+
+  it.skipIf(!HAS_SHARED_DATA)("runs vit4mnist on 100 MNIST images bit-exact on 16×16, top-1 equal on every image", async () => {
+    const subject = await loadSubject({ target: VIT4MNIST_DIR, data: MNIST_DIR, images: 100, calib: 100 });
+    const { summary, results } = await runCosim(subject, A16);
+    expectClean(results, "vit4mnist");
+    expect(summary.images).toBe(100);
+    expect(summary.correct).toBeGreaterThanOrEqual(95);
+  }, 1_800_000);
+
+  it.skipIf(!HAS_CIFAR)("runs vit-cifar10 on 20 CIFAR images bit-exact on 16×16, top-1 equal on every image", async () => {
+    const subject = await loadSubject({ target: CIFAR_MODEL_DIR, data: CIFAR_DIR, images: 20, calib: 100 });
+    const { summary, results } = await runCosim(subject, A16);
+    expectClean(results, "vit-cifar10");
+    expect(summary.images).toBe(20);
+  }, 1_800_000);
+});
+
+describe("fault injection: the full-model comparison can fail", () => {
+  let subject: CosimSubject;
+  const load = async () => (subject ??= await loadSubject({ target: "synthetic", images: 1, calib: 32 }));
+
+  it("names the first diverging layer, element and instruction for a corrupted weight byte", async () => {
+    const s = await load();
+    // a byte of the first weight block of the second block's fc1 (the listing's block names)
+    const { results, cosim } = await runCosim(s, A3x5, {
+      corrupt: (image) => {
+        const block = cosim.program.blocks.find((b) => b.name.startsWith("blocks.1.mlp.fc1"))!;
+        const hw = deriveHw(cosim.program.config);
+        const at = (cosim.program.dataWord + block.word) * hw.busBytes;
+        image[at] ^= 0x5a;
+      },
+    });
+    const d = results[0].divergence!;
+    expect(d, "a corrupted weight must be caught").not.toBeNull();
+    expect(d.run).toBe("rtl");
+    expect(d.layer).toBe("blocks.1.mlp.fc1");
+    expect(d.instruction).toBeGreaterThan(0);
+    expect(cosim.program.instructions[d.instruction].layer).toBe("blocks.1.mlp.fc1");
+    expect(d.expected).not.toBe(d.got);
+    // the instruction named wrote the element
+    const t = s.graph.tensors.find((x) => x.name === d.tensor)!;
+    const word = tensorWord(cosim.program, d.tensor, d.coords[0], d.coords[1]);
+    expect(word).toBeGreaterThanOrEqual(cosim.program.dataWord);
+    expect(t.rows).toBeGreaterThan(d.coords[0]);
+  }, 900_000);
+
+  it("traps with a clear error on a corrupted opcode", async () => {
+    const s = await load();
+    await expect(
+      runCosim(s, A3x5, {
+        corrupt: (image) => {
+          const hw = deriveHw(A3x5);
+          image[40 * hw.wordsPerInstruction * hw.busBytes] = 0x0f;
+        },
+      }),
+    ).rejects.toThrow(/trapped on an unknown opcode/);
+  }, 900_000);
+});
+
+describe("p2vit regress --quick and the command line", () => {
+  it("runs the quick slice and writes a JUnit XML", async () => {
+    const { entries } = regressMatrix(true);
+    expect(entries.length).toBeGreaterThanOrEqual(1);
+    const results = await runRegress(entries, 2);
+    for (const r of results) expect(r.pass, `${r.id}: ${r.error}`).toBe(true);
+    const xml = junitXml(results);
+    expect(xml).toMatch(new RegExp(`<testsuite name="p2vit-regress" tests="${results.length}" failures="0"`));
+    expect(junitXml([{ ...results[0], pass: false, error: "image 0: <diverged>" }])).toMatch(/<failure message="image 0: &lt;diverged&gt;">/);
+  }, 1_800_000);
+
+  it("says clearly that verilator is missing", async () => {
+    const cli = join(REPO, "bin", "p2vit.js");
+    expect(existsSync(cli)).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), "p2vit-nopath-"));
+    try {
+      const r = await execa(process.execPath, [cli, "cosim", "synthetic", "--images", "1", "--calib", "8"], { reject: false, env: { PATH: dir, P2VIT_CACHE: dir } });
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(/verilator was not found on PATH/);
+      expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
