@@ -4,10 +4,12 @@
  * written as zero shows) with codes rows (0 … 15, every row's Σ 2^−code within the accumulator's
  * limit of 2, rows all 15, rows with codes 0), int8 V with the extremes, random shifts, strides wider
  * than the rows. Configs: lanes = C; lanes > C with WPV 2 and carried groups; lanes > C with
- * groups that do not start on a vector word; lanes < C.
+ * groups that do not start on a vector word; lanes < C. And the chunk's busy time is attnvChunkCycles,
+ * the cycle model's figure, exactly.
  */
 import { describe, expect, it } from "vitest";
 import { SHIFT_MAX, SHIFT_MIN } from "../../src/arith.js";
+import { ATTNV_MODEL_LATENCY, ATTNV_READ_LATENCY_MAX, attnvChunkCycles } from "../../src/generator/attnv-chunk.js";
 import { renderRtl } from "../../src/generator/rtl.js";
 import { AcceleratorConfig, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { vectorsFor } from "../../src/hw/footprint.js";
@@ -15,7 +17,7 @@ import { INSTRUCTION_BYTES, Instruction, encodeInstruction } from "../../src/hw/
 import { LOG2_FRAC_BITS, LOG2_ZERO_CODE } from "../../src/sim/golden/attention.js";
 import { runIsa } from "../../src/sim/isa-sim.js";
 import { buildSimulator } from "../../src/sim/verilator/build.js";
-import { MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
+import { DEFAULT_MEMORY, MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
 import { seededRandom } from "../../src/util/random.js";
 
 const small = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
@@ -111,9 +113,13 @@ function firstDiff(got: Uint8Array, want: Uint8Array): string | null {
   return i < 0 ? null : `byte ${i}: RTL ${got[i]}, ISA ${want[i]}`;
 }
 
-async function runBoth(cfg: AcceleratorConfig, heads: Head[], seed: number, memory: MemoryModel) {
+async function simulator(cfg: AcceleratorConfig): Promise<string> {
   const { files, manifest } = renderRtl(cfg);
-  const binary = await buildSimulator(files, manifest);
+  return buildSimulator(files, manifest);
+}
+
+async function runBoth(cfg: AcceleratorConfig, heads: Head[], seed: number, memory: MemoryModel) {
+  const binary = await simulator(cfg);
   const image = makeImage(cfg, heads, seed);
   const want = image.slice();
   runIsa(cfg, want);
@@ -144,5 +150,24 @@ describe("p2vit_top runs ATTNV (Verilator) as the ISA simulator does", () => {
     // the seeded stalling memory as well
     const stalled = await runBoth(cfg, heads, 12, { latency: 5, stallPercent: 20, seed: 3 });
     expect(stalled.diff).toBeNull();
+  });
+});
+
+describe("the ATTNV chunk's busy time (Verilator)", () => {
+  it("is modelled at the harness's default memory latency", () => {
+    expect(ATTNV_MODEL_LATENCY).toBe(DEFAULT_MEMORY.latency);
+  });
+
+  // a program with one ATTNV, less the same program with an ATTNV of 0 rows (fetch, decode and HALT alike)
+  it.each(CASES.map((c) => [c.cfg.name, c] as const))("%s: is attnvChunkCycles at memory latencies 1 … max", async (_name, { cfg, heads }) => {
+    const binary = await simulator(cfg);
+    for (let latency = 1; latency <= ATTNV_READ_LATENCY_MAX; latency++) {
+      const memory = { latency, stallPercent: 0, seed: 1 };
+      for (const h of heads.slice(1)) {
+        const cycles = async (tokens: number) => (await runSimulator(binary, makeImage(cfg, [{ ...h, tokens }], 5), memory)).cycles;
+        const busy = (await cycles(h.tokens)) - (await cycles(0));
+        expect(busy, `${h.tokens} tokens, head dimension ${h.headDim}, latency ${latency}`).toBe(attnvChunkCycles(h.tokens, h.headDim, cfg, latency));
+      }
+    }
   });
 });
