@@ -240,6 +240,7 @@ function emitOp(ctx: EmitContext, op: QOp): void {
     case "attn_values": {
       const p = op.params;
       if (p.attnBits !== 4) throw new P2vitError(`op ${op.name}: the attention·V chunk shift-accumulates 4-bit log2 probabilities; this graph has attnBits ${p.attnBits} (quantize with --attn-bits 4)`);
+      needTokens(cfg, op.name, op.tokens);
       const codes = ctx.at(op.inputs[0]);
       const v = ctx.at(op.inputs[1]);
       const dst = ctx.at(op.output);
@@ -276,6 +277,13 @@ function emitOp(ctx: EmitContext, op: QOp): void {
       }
       return;
     }
+  }
+}
+
+/** The attention cores hold rows of up to cores.maxTokens tokens (attnv_core's V buffer is that deep). */
+function needTokens(cfg: AcceleratorConfig, op: string, tokens: number): void {
+  if (tokens > cfg.cores.maxTokens) {
+    throw new P2vitError(`op ${op}: ${tokens} tokens do not fit accelerator "${cfg.name}": cores.maxTokens = ${cfg.cores.maxTokens}`);
   }
 }
 

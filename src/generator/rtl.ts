@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import { AcceleratorConfig, canonicalJson } from "../hw/config.js";
 import { writeDirAtomic } from "../util/atomic.js";
+import { attnvChunkContext } from "./attnv-chunk.js";
 import { attnvContext } from "./attnv-core.js";
 import { elementwiseContext } from "./elementwise.js";
 import { layerNormCoreContext } from "./layernorm-core.js";
@@ -32,6 +33,8 @@ export const RTL_MODULES = [
   "softmax_core",
   "attnv_core",
   "elementwise_core",
+  "strided_reader",
+  "attnv_chunk",
   "p2vit_top",
 ] as const;
 export type RtlModule = (typeof RTL_MODULES)[number];
@@ -52,6 +55,8 @@ function moduleContext(name: RtlModule, cfg: AcceleratorConfig): object {
       return attnvContext(attnvLanes, maxTokens);
     case "elementwise_core":
       return elementwiseContext(eltwiseLanes);
+    case "attnv_chunk":
+      return attnvChunkContext(cfg);
     default:
       return {};
   }

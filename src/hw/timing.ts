@@ -5,10 +5,10 @@
  * a one-cycle move to the shadow registers, one row per cycle through the requantization lanes).
  * The streaming chunks' figures are the cores' schedules: a row is read in, processed, written out;
  * the LayerNorm, softmax and attention·V figures are the units' own schedules (src/generator/layernorm-core.ts:
- * rows overlapped three deep; softmax.ts: rows at the square root's spacing; attnv-core.ts: one code per
- * cycle, V loads overlapped).
+ * rows overlapped three deep; softmax.ts: rows at the square root's spacing); ATTNV is its chunk
+ * controller's exact count (attnv-chunk.ts: V loaded per column group, then one row after another).
  */
-import { attnvHeadCycles } from "../generator/attnv-core.js";
+import { attnvChunkCycles } from "../generator/attnv-chunk.js";
 import { layerNormRowTiming } from "../generator/layernorm-core.js";
 import { SOFTMAX_MAX_TOKENS, softmaxCycles } from "../generator/softmax.js";
 import { AcceleratorConfig, deriveHw } from "./config.js";
@@ -67,7 +67,7 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
     case "SOFTMAX":
       return same(softmaxCycles(insn.rows, insn.cols, { lanes: lanes.softmaxLanes, maxTokens: SOFTMAX_MAX_TOKENS }));
     case "ATTNV":
-      return same(attnvHeadCycles(insn.rows, insn.cols, lanes.attnvLanes));
+      return same(attnvChunkCycles(insn.rows, insn.cols, cfg));
     case "LUT":
       return same(vectorsFor(256, C) * hw.wordsPerVector + insn.rows * vectorsFor(insn.cols, lanes.eltwiseLanes) + ELTWISE_PIPELINE);
     case "ADD":

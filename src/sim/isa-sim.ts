@@ -75,7 +75,7 @@ class Machine {
     return out;
   }
 
-  /** Writes rows of `n` bytes, each padded with zeros to whole vector words. */
+  /** Writes rows of `n` bytes, each padded with zeros to whole vector words, and those to whole memory words (as STORE). */
   writeRows(word: number, rows: number, stride: number, n: number, data: Int8Array | Uint8Array): void {
     const vectors = vectorsFor(n, this.C);
     for (let r = 0; r < rows; r++) {
@@ -85,6 +85,7 @@ class Machine {
           const c = v * this.C + i;
           this.mem[off + i] = c < n ? data[r * n + c] & 0xff : 0;
         }
+        this.mem.fill(0, off + this.C, off + this.hw.wordsPerVector * this.hw.busBytes);
       }
     }
   }

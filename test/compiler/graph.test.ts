@@ -80,6 +80,10 @@ describe("graph compiler", () => {
     expect(() => compileGraph(graph, tiny({ xDepth: 1 }))).toThrow(/does not fit accelerator "tiny": buffers\.xDepth = 1 cannot hold one input row/);
     expect(() => compileGraph(graph, tiny({ wDepth: 4 }))).toThrow(/buffers\.wDepth = 4/);
     expect(() => compileGraph(graph, parseAcceleratorConfig({ accBits: 20, buffers: { xDepth: 2, wDepth: 16 } }))).toThrow(/accBits = 20 can overflow/);
+    const tokens = graph.tensors.find((t) => t.name === "blocks.0.attn.head0.q")!.rows;
+    const cores = (maxTokens: number) => parseAcceleratorConfig({ name: "tiny", array: { rows: 4, cols: 8 }, busBits: 32, cores: { maxTokens } });
+    expect(() => compileGraph(graph, cores(tokens - 1))).toThrow(new RegExp(`op \\S+: ${tokens} tokens do not fit accelerator "tiny": cores\\.maxTokens = ${tokens - 1}`));
+    expect(() => compileGraph(graph, cores(tokens))).not.toThrow();
   });
 
   it("refuses 8-bit attention probabilities and 4-bit weights on an int8-only array", () => {
