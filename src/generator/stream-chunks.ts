@@ -9,9 +9,12 @@
  */
 import { AcceleratorConfig, deriveHw } from "../hw/config.js";
 import { ADD_PARAM_PLANES, LN_PARAM_PLANES, LUT_ENTRIES } from "../hw/footprint.js";
-import { ALIGN_MAX, ELEMENTWISE_MODES } from "./elementwise.js";
-import { layerNormCoreContext } from "./layernorm-core.js";
+import { Instruction } from "../hw/isa.js";
+import { P2vitError } from "../util/errors.js";
+import { ALIGN_MAX, ELEMENTWISE_LATENCY, ELEMENTWISE_MODES } from "./elementwise.js";
+import { layerNormCoreContext, layerNormDelays } from "./layernorm-core.js";
 import { indexBits } from "./params.js";
+import { softmaxOutputDelay } from "./softmax.js";
 
 export type StreamChunk = "eltwise" | "softmax" | "layernorm";
 
@@ -100,4 +103,120 @@ export function layerNormChunkContext(cfg: AcceleratorConfig) {
     multBits: core.multBits,
     shiftBits: core.shiftBits,
   };
+}
+
+// ---- cycles -------------------------------------------------------------------------------------------
+// Exact for a memory that accepts every request and answers reads `latency` cycles later. Each phase is
+// counted from the cycle its one-cycle start register is high to the cycle the next phase's is: the
+// controller sees the phase end one cycle after it happens and starts the next one the cycle after.
+
+/** A read of `words` memory words: one request per cycle, the last answer `latency` cycles later. */
+function readCycles(words: number, latency: number): number {
+  return words + latency + 2;
+}
+
+/**
+ * One pass of stream_feed: `bytes` bytes from IN-byte entries through byte_gearbox into OUT-byte words,
+ * the consumer taking a word whenever `ready` says so. Cycle by cycle as the RTL does it, from the start
+ * cycle (0); calls `give` with each cycle a word is taken. Returns the cycle after which nothing is left.
+ */
+function simulateFeed(IN: number, OUT: number, bytes: number, ready: (t: number) => boolean, give: (t: number) => void): number {
+  let left = bytes;
+  let count = 0;
+  let rowEnds = false;
+  let primed = false;
+  let running = true;
+  for (let t = 1; ; t++) {
+    const inReady = !rowEnds && count < OUT;
+    const inLast = left <= IN;
+    const take = primed && inReady;
+    const outValid = count >= OUT || (rowEnds && count !== 0);
+    const outLast = rowEnds && count <= OUT;
+    const taken = outValid && ready(t);
+    if (taken) give(t);
+    if (taken && outLast) return t;
+    const remaining = taken ? Math.max(count - OUT, 0) : count;
+    count = take ? remaining + Math.min(left, IN) : remaining;
+    if (take && inLast) rowEnds = true;
+    else if (taken && outLast) rowEnds = false;
+    // entry 0 is addressed in the cycle after start and read in the one after that
+    if (running && !primed) primed = true;
+    else if (take) {
+      left -= IN;
+      if (inLast) running = primed = false;
+    }
+  }
+}
+
+/** Cycles of one row through the core: feed, the core's last output beat collected. */
+function feedCycles(C: number, lanes: number, bytes: number, coreTail: (lastIn: number, beats: number) => number): number {
+  let last = 0;
+  let beats = 0;
+  simulateFeed(C, lanes, bytes, () => true, (t) => {
+    last = t;
+    beats++;
+  });
+  // `collected` rises the cycle after the last output beat is written
+  return coreTail(last, beats) + 2;
+}
+
+/** Cycles of draining a row of `bytes` from the output RAM into memory: WPV writes per vector word. */
+function drainCycles(C: number, lanes: number, wpv: number, bytes: number): number {
+  let free = 0; // first cycle the writer takes a new vector word (it takes one in its last write's cycle)
+  let lastWrite = 0;
+  simulateFeed(lanes, C, bytes, (t) => t >= free, (t) => {
+    lastWrite = t + wpv;
+    free = t + wpv;
+  });
+  // `full` falls the cycle after the last write, the controller sees it the cycle after
+  return lastWrite + 2;
+}
+
+interface StreamTimingShape {
+  cfg: AcceleratorConfig;
+  latency: number;
+}
+
+function rowCycles(kind: StreamChunk, { cfg, latency }: StreamTimingShape, cols: number, coreTail: (lastIn: number, beats: number) => number, reads: number): number {
+  const C = cfg.array.cols;
+  const wpv = deriveHw(cfg).wordsPerVector;
+  const { lanes } = chunkShape(kind, cfg);
+  const words = Math.ceil(cols / C) * wpv;
+  return reads * readCycles(words, latency) + feedCycles(C, lanes, cols, coreTail) + drainCycles(C, lanes, wpv, cols);
+}
+
+/**
+ * Cycles a streaming instruction keeps its chunk busy: from the cycle the top starts it to the first
+ * cycle `busy` is low, on a memory that accepts every request and answers reads `latency` cycles later.
+ * Rows one after another: read (a, and b for ADD), fed through the core, drained and written.
+ */
+export function streamChunkCycles(insn: Instruction, cfg: AcceleratorConfig, latency: number): number {
+  if (insn.op !== "LAYERNORM" && insn.op !== "SOFTMAX" && insn.op !== "LUT" && insn.op !== "ADD") throw new P2vitError(`${insn.op} is not a streaming instruction`);
+  if (insn.rows === 0 || insn.cols === 0) return 1;
+  const C = cfg.array.cols;
+  const wpv = deriveHw(cfg).wordsPerVector;
+  const shape = { cfg, latency };
+  const vectorWords = (bytes: number) => Math.ceil(bytes / C) * wpv;
+  const { cols, rows } = insn;
+  switch (insn.op) {
+    case "LUT": {
+      // the table, one entry per cycle into the core; then each row in segments
+      const { segBytes } = chunkShape("eltwise", cfg);
+      let row = 0;
+      for (let left = cols; left > 0; left -= segBytes) row += rowCycles("eltwise", shape, Math.min(left, segBytes), (t) => t + ELEMENTWISE_LATENCY, 1);
+      return 1 + readCycles(vectorWords(LUT_ENTRIES), latency) + LUT_ENTRIES + 1 + rows * row;
+    }
+    case "ADD":
+      return 1 + readCycles(ADD_PARAM_PLANES * vectorWords(cols), latency) + rows * rowCycles("eltwise", shape, cols, (t) => t + ELEMENTWISE_LATENCY, 2);
+    case "SOFTMAX": {
+      const core = { lanes: cfg.cores.softmaxLanes, maxTokens: cfg.cores.maxTokens };
+      return 1 + rows * rowCycles("softmax", shape, cols, (t, beats) => t + softmaxOutputDelay(cols, core) + beats - 1, 1);
+    }
+    case "LAYERNORM": {
+      const lanes = cfg.cores.layernormLanes;
+      const output = layerNormDelays(lanes).output;
+      const params = simulateFeed(C, lanes, cols, () => true, () => {}) + 2;
+      return 1 + readCycles(LN_PARAM_PLANES * vectorWords(cols), latency) + params + rows * rowCycles("layernorm", shape, cols, (t, beats) => t + output + beats - 1, 1);
+    }
+  }
 }

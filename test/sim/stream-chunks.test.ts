@@ -9,6 +9,7 @@
 import { describe, expect, it } from "vitest";
 import { ALIGN_MAX } from "../../src/generator/elementwise.js";
 import { renderRtl } from "../../src/generator/rtl.js";
+import { streamChunkCycles } from "../../src/generator/stream-chunks.js";
 import { AcceleratorConfig, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { LN_PARAM_PLANES, LUT_ENTRIES, vectorsFor } from "../../src/hw/footprint.js";
 import { Instruction, encodeInstruction } from "../../src/hw/isa.js";
@@ -198,6 +199,28 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
     for (const [latency, seed] of [[1, 3], [5, 4]]) {
       const { expected, got } = await run(cfg, img, { latency, stallPercent: 20, seed });
       expect(firstDifference(expected, got, img.hw.busBytes), `latency ${latency}`).toBeNull();
+    }
+  });
+
+  it.each(["c16", "c12"] as const)("takes streamChunkCycles exactly (%s, read latency 2)", async (c) => {
+    const cfg = CONFIGS[c];
+    const latency = 2;
+    // an instruction's chunk time: the program with it, less the same program with a SYNC (fetch and decode) in its place
+    const cyclesOf = async (make: (img: Image) => Instruction) => {
+      const img = new Image(cfg, new Rng(4400), 3000);
+      const insn = make(img);
+      img.program([insn]);
+      const withInsn = (await runSimulator(await simulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
+      img.program([{ op: "SYNC", chunk: "LN" }]);
+      const withSync = (await runSimulator(await simulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
+      return { measured: withInsn - withSync, model: streamChunkCycles(insn, cfg, latency) };
+    };
+    for (const make of [
+      (img: Image) => lut(img, 2, 37), (img: Image) => lut(img, 1, 300), (img: Image) => add(img, 3, 40, true),
+      (img: Image) => softmax(img, 2, 48, "LOG2"), (img: Image) => layernorm(img, 2, 96), (img: Image) => layernorm(img, 1, 7),
+    ]) {
+      const { measured, model } = await cyclesOf(make);
+      expect(model, make.toString()).toBe(measured);
     }
   });
 
