@@ -216,6 +216,7 @@ function emitOp(ctx: EmitContext, op: QOp): void {
       const dst = ctx.at(op.output);
       needPlain(src, op.inputs[0]);
       if (op.dim > MAX_LN_DIM) throw new P2vitError(`op ${op.name}: dim ${op.dim} exceeds the LayerNorm core's ${MAX_LN_DIM}`);
+      coreFits(cfg, op.name, op.dim, "maxDim", "the LayerNorm chunk holds rows");
       const p = op.params;
       const paddr = ctx.data.add(`${op.name} parameters`, LN_PARAM_PLANES * vectorsFor(op.dim, cfg.array.cols), planeFill([
         (c) => p.k[c], (c) => p.multiplier[c], (c) => p.multiplier[c] >> 8,
@@ -227,6 +228,7 @@ function emitOp(ctx: EmitContext, op: QOp): void {
     case "softmax": {
       const p = op.params;
       if (p.expCutoff !== EXP_BITS * p.ln2) throw new P2vitError(`op ${op.name}: exp cutoff ${p.expCutoff} is not ${EXP_BITS}·L = ${EXP_BITS * p.ln2}, which the softmax core computes`);
+      coreFits(cfg, op.name, op.cols, "maxTokens", "the softmax chunk holds rows");
       const src = ctx.at(op.inputs[0]);
       const dst = ctx.at(op.output);
       for (const [r0, n] of rowBlocks(op.rows, R)) {
@@ -240,7 +242,7 @@ function emitOp(ctx: EmitContext, op: QOp): void {
     case "attn_values": {
       const p = op.params;
       if (p.attnBits !== 4) throw new P2vitError(`op ${op.name}: the attention·V chunk shift-accumulates 4-bit log2 probabilities; this graph has attnBits ${p.attnBits} (quantize with --attn-bits 4)`);
-      needTokens(cfg, op.name, op.tokens);
+      coreFits(cfg, op.name, op.tokens, "maxTokens", "the attention·V engine holds V rows and code rows");
       const codes = ctx.at(op.inputs[0]);
       const v = ctx.at(op.inputs[1]);
       const dst = ctx.at(op.output);
@@ -267,6 +269,7 @@ function emitOp(ctx: EmitContext, op: QOp): void {
       needPlain(a, op.inputs[0]);
       needPlain(b, bName);
       const broadcast = b.rows === 1 && op.rows > 1;
+      coreFits(cfg, op.name, op.cols, "maxDim", "the elementwise chunk holds ADD rows with their per-column parameters");
       const p = op.params;
       const paddr = ctx.data.add(`${op.name} shifts`, ADD_PARAM_PLANES * vectorsFor(op.cols, cfg.array.cols), planeFill([
         (c) => p.alignA[c], (c) => p.alignB[c], (c) => p.outShift[c],
@@ -280,10 +283,10 @@ function emitOp(ctx: EmitContext, op: QOp): void {
   }
 }
 
-/** The attention cores hold rows of up to cores.maxTokens tokens (attnv_core's V buffer is that deep). */
-function needTokens(cfg: AcceleratorConfig, op: string, tokens: number): void {
-  if (tokens > cfg.cores.maxTokens) {
-    throw new P2vitError(`op ${op}: ${tokens} tokens do not fit accelerator "${cfg.name}": cores.maxTokens = ${cfg.cores.maxTokens}`);
+/** Refuses a row longer than the streaming chunk's core and row buffers were built for (config `cores`). */
+function coreFits(cfg: AcceleratorConfig, name: string, length: number, field: "maxDim" | "maxTokens", what: string): void {
+  if (length > cfg.cores[field]) {
+    throw new P2vitError(`op ${name}: rows of ${length} do not fit accelerator "${cfg.name}": cores.${field} = ${cfg.cores[field]} (${what} of at most that many values)`);
   }
 }
 

@@ -15,6 +15,7 @@ import { elementwiseContext } from "./elementwise.js";
 import { layerNormCoreContext } from "./layernorm-core.js";
 import { GENERATOR_VERSION, TemplateContext, templateContext } from "./params.js";
 import { softmaxCoreContext } from "./softmax.js";
+import { eltwiseChunkContext, layerNormChunkContext, softmaxChunkContext } from "./stream-chunks.js";
 
 export const TEMPLATE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "templates", "rtl");
 
@@ -35,6 +36,13 @@ export const RTL_MODULES = [
   "elementwise_core",
   "strided_reader",
   "attnv_chunk",
+  "stream_reader",
+  "stream_feed",
+  "stream_writer",
+  "stream_datapath",
+  "eltwise_chunk",
+  "softmax_chunk",
+  "layernorm_chunk",
   "p2vit_top",
 ] as const;
 export type RtlModule = (typeof RTL_MODULES)[number];
@@ -57,6 +65,12 @@ function moduleContext(name: RtlModule, cfg: AcceleratorConfig): object {
       return elementwiseContext(eltwiseLanes);
     case "attnv_chunk":
       return attnvChunkContext(cfg);
+    case "eltwise_chunk":
+      return eltwiseChunkContext(cfg);
+    case "softmax_chunk":
+      return softmaxChunkContext(cfg);
+    case "layernorm_chunk":
+      return layerNormChunkContext(cfg);
     default:
       return {};
   }

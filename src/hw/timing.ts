@@ -3,16 +3,15 @@
  * (docs/isa.md, "Timing"). The cycle model (src/sim/cycle-model.ts) adds the port, the dependencies
  * and the dispatcher. The MatMul figures follow the engine's RTL (row-stationary: one k per cycle,
  * a one-cycle move to the shadow registers, one row per cycle through the requantization lanes).
- * The streaming chunks' figures are the cores' schedules: a row is read in, processed, written out;
- * the LayerNorm, softmax and attention·V figures are the units' own schedules (src/generator/layernorm-core.ts:
- * rows overlapped three deep; softmax.ts: rows at the square root's spacing); ATTNV is its chunk
- * controller's exact count (attnv-chunk.ts: V loaded per column group, then one row after another).
+ * The LayerNorm, softmax, LUT and ADD figures are their chunk controllers' (src/generator/stream-chunks.ts:
+ * one row at a time, read, through the core, written back, on a memory answering in READ_LATENCY cycles);
+ * ATTNV is its chunk controller's exact count (attnv-chunk.ts: V loaded per column group, then one
+ * row after another).
  */
 import { attnvChunkCycles } from "../generator/attnv-chunk.js";
-import { layerNormRowTiming } from "../generator/layernorm-core.js";
-import { SOFTMAX_MAX_TOKENS, softmaxCycles } from "../generator/softmax.js";
+import { streamChunkCycles } from "../generator/stream-chunks.js";
 import { AcceleratorConfig, deriveHw } from "./config.js";
-import { vectorsFor, weightEntries } from "./footprint.js";
+import { weightEntries } from "./footprint.js";
 import { Instruction, MATMUL_FLAGS } from "./isa.js";
 
 /** Cycles from a MATMUL step's issue to its products in the accumulators: RAM read, operand registers, product register. */
@@ -21,8 +20,6 @@ export const MAC_PIPELINE = 3;
 export const REQUANT_STAGES = 4;
 /** Cycles from a read request to its data when the memory answers at once (loader and core read pipelines). */
 export const READ_LATENCY = 2;
-/** Pipeline of the elementwise core (alignment or table read, then requant_lane). */
-export const ELTWISE_PIPELINE = 1 + REQUANT_STAGES;
 
 export interface InstructionTiming {
   /** Cycles until the chunk can start its next instruction. */
@@ -59,18 +56,13 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
       const drain = R * (insn.flags & MATMUL_FLAGS.WIDE ? 4 : 1);
       return { issue: Math.max(steps + 1, drain + MAC_PIPELINE), complete: steps + MAC_PIPELINE + 1 + drain + REQUANT_STAGES };
     }
-    case "LAYERNORM": {
-      // rows enter every `interval` cycles; the last one leaves rowCycles after it entered
-      const t = layerNormRowTiming(insn.cols, lanes.layernormLanes);
-      return same((insn.rows - 1) * t.interval + t.rowCycles);
-    }
+    case "LAYERNORM":
     case "SOFTMAX":
-      return same(softmaxCycles(insn.rows, insn.cols, { lanes: lanes.softmaxLanes, maxTokens: SOFTMAX_MAX_TOKENS }));
+    case "LUT":
+    case "ADD":
+      // the chunk controllers' own schedule: one row at a time, read, through the core, written
+      return same(streamChunkCycles(insn, cfg, READ_LATENCY));
     case "ATTNV":
       return same(attnvChunkCycles(insn.rows, insn.cols, cfg));
-    case "LUT":
-      return same(vectorsFor(256, C) * hw.wordsPerVector + insn.rows * vectorsFor(insn.cols, lanes.eltwiseLanes) + ELTWISE_PIPELINE);
-    case "ADD":
-      return same(insn.rows * vectorsFor(insn.cols, lanes.eltwiseLanes) + ELTWISE_PIPELINE);
   }
 }

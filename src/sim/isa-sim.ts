@@ -81,9 +81,10 @@ class Machine {
     for (let r = 0; r < rows; r++) {
       for (let v = 0; v < vectors; v++) {
         const off = this.vec(word + r * stride, v);
-        for (let i = 0; i < this.C; i++) {
+        // whole memory words, as STORE writes them: the bytes past C are padding, zero
+        for (let i = 0; i < this.hw.wordsPerVector * this.hw.busBytes; i++) {
           const c = v * this.C + i;
-          this.mem[off + i] = c < n ? data[r * n + c] & 0xff : 0;
+          this.mem[off + i] = i < this.C && c < n ? data[r * n + c] & 0xff : 0;
         }
         this.mem.fill(0, off + this.C, off + this.hw.wordsPerVector * this.hw.busBytes);
       }

@@ -86,6 +86,17 @@ describe("graph compiler", () => {
     expect(() => compileGraph(graph, cores(tokens))).not.toThrow();
   });
 
+  it("refuses rows longer than the streaming chunks hold, naming cores.maxDim or cores.maxTokens", () => {
+    const dim = graph.ops.find((op) => op.kind === "layernorm")!;
+    const tokens = graph.ops.find((op) => op.kind === "softmax")!;
+    const cores = (c: object) => parseAcceleratorConfig({ name: "cores", cores: { ...DEFAULT_CONFIG.cores, ...c } });
+    const d = dim.kind === "layernorm" ? dim.dim : 0;
+    const n = tokens.kind === "softmax" ? tokens.cols : 0;
+    expect(() => compileGraph(graph, cores({ maxDim: d - 1 }))).toThrow(new RegExp(`rows of ${d} do not fit accelerator "cores": cores\\.maxDim = ${d - 1}`));
+    expect(() => compileGraph(graph, cores({ maxTokens: n - 1 }))).toThrow(new RegExp(`rows of ${n} do not fit accelerator "cores": cores\\.maxTokens = ${n - 1}`));
+    expect(() => compileGraph(graph, cores({ maxDim: d, maxTokens: n }))).not.toThrow();
+  });
+
   it("refuses 8-bit attention probabilities and 4-bit weights on an int8-only array", () => {
     const uniform = quantizeModel(syntheticCheckpoint(3), images(4, 5), { ...DEFAULT_SETTINGS, attnBits: 8 }).qgraph!;
     expect(() => compileGraph(uniform, small)).toThrow(/shift-accumulates 4-bit log2 probabilities; this graph has attnBits 8/);
