@@ -128,10 +128,12 @@ export class ModelCosim {
     const out = new Map<string, LayerCycles>();
     this.program.instructions.forEach((e, i) => {
       const span = (ends: number[]) => (ends[i] ?? ends[ends.length - 1]) - (i === 0 ? 0 : ends[i - 1] ?? ends[ends.length - 1]);
-      const entry = out.get(e.layer) ?? { layer: e.layer, measured: 0, predicted: 0 };
+      // HALT belongs to no layer
+      const layer = e.layer || "(halt)";
+      const entry = out.get(layer) ?? { layer, measured: 0, predicted: 0 };
       entry.measured += span(insnEnds);
       entry.predicted += span(this.predictedEnds);
-      out.set(e.layer, entry);
+      out.set(layer, entry);
     });
     return [...out.values()];
   }

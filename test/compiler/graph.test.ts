@@ -82,7 +82,7 @@ describe("graph compiler", () => {
     expect(() => compileGraph(graph, parseAcceleratorConfig({ accBits: 20, buffers: { xDepth: 2, wDepth: 16 } }))).toThrow(/accBits = 20 can overflow/);
     const tokens = graph.tensors.find((t) => t.name === "blocks.0.attn.head0.q")!.rows;
     const cores = (maxTokens: number) => parseAcceleratorConfig({ name: "tiny", array: { rows: 4, cols: 8 }, busBits: 32, cores: { maxTokens } });
-    expect(() => compileGraph(graph, cores(tokens - 1))).toThrow(new RegExp(`op \\S+: ${tokens} tokens do not fit accelerator "tiny": cores\\.maxTokens = ${tokens - 1}`));
+    expect(() => compileGraph(graph, cores(tokens - 1))).toThrow(new RegExp(`op \\S+: rows of ${tokens} do not fit accelerator "tiny": cores\\.maxTokens = ${tokens - 1}`));
     expect(() => compileGraph(graph, cores(tokens))).not.toThrow();
   });
 
