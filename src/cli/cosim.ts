@@ -64,8 +64,11 @@ export async function loadSubject(req: SubjectRequest): Promise<CosimSubject> {
   const input = isGraph
     ? { channels: graph.input.channels, size: graph.input.height, resize: graph.input.resize as InputSpec["resize"] }
     : loadModel(req.target).input;
-  const dataset = loadDataset(req.data, { input, calib: req.calib, limit: req.images });
-  const n = Math.min(req.images, dataset.evaluation.count);
+  const dataset = loadDataset(req.data, { input, calib: req.calib });
+  if (dataset.evaluation.count < req.images) {
+    throw new P2vitError(`${req.data}: ${req.images} evaluation images asked for, but the evaluation split holds only ${dataset.evaluation.count} (${req.calib} images calibrate)`);
+  }
+  const n = req.images;
   const set = await dataset.evaluation.read(0, n);
   const per = set.images.length / n;
   return {

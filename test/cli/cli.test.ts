@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HAS_SHARED_DATA, MNIST_DIR, REPO, VIT4MNIST_DIR } from "../paths.js";
+import { SMALL_BUFFERS, TINY_CORES } from "../configs.js";
 
 const BIN = join(REPO, "bin", "p2vit.js");
 const env = { P2VIT_CACHE: join(REPO, ".cache", "verilator") };
@@ -116,18 +117,21 @@ describe("p2vit cosim: bad models are refused before anything is written", () =>
   });
 
   it.skipIf(!HAS_SHARED_DATA)("more images than the data set holds", async () => {
-    const r = await p2vit(["cosim", VIT4MNIST_DIR, "--data", MNIST_DIR, "--images", "9950", "--calib", "100"]);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/9950 evaluation \+ 100 calibration images asked for, but it holds only 10000/);
+    const layer = await p2vit(["cosim-layer", VIT4MNIST_DIR, "--data", MNIST_DIR, "--images", "9950", "--calib", "100"]);
+    expect(layer.exitCode).toBe(2);
+    expect(layer.stderr).toMatch(/9950 evaluation \+ 100 calibration images asked for, but it holds only 10000/);
+    const model = await p2vit(["cosim", VIT4MNIST_DIR, "--data", MNIST_DIR, "--images", "9950", "--calib", "100"]);
+    expect(model.exitCode).toBe(2);
+    expect(model.stderr).toMatch(/mnist: 9950 evaluation images asked for, but the evaluation split holds only 9900 \(100 images calibrate\)/);
   });
 });
 
-describe.skipIf(!HAS_SHARED_DATA)("p2vit cosim on real data", () => {
+describe.skipIf(!HAS_SHARED_DATA)("p2vit cosim-layer on real data", () => {
   it("is bit-exact on vit4mnist's patch embedding for 100 MNIST images on a non-square array", async () => {
     const dir = scratch();
-    writeFileSync(join(dir, "hw.json"), JSON.stringify({ name: "a8x16", array: { rows: 8, cols: 16 }, busBits: 64 }));
+    writeFileSync(join(dir, "hw.json"), JSON.stringify({ name: "a8x16", array: { rows: 8, cols: 16 }, busBits: 64, buffers: SMALL_BUFFERS, cores: TINY_CORES }));
     const out = join(dir, "rtl-out", "a8x16");
-    const r = await p2vit(["cosim", VIT4MNIST_DIR, "--data", MNIST_DIR, "--images", "100", "--hw", join(dir, "hw.json"), "--out", out, "--json"]);
+    const r = await p2vit(["cosim-layer", VIT4MNIST_DIR, "--data", MNIST_DIR, "--images", "100", "--hw", join(dir, "hw.json"), "--out", out, "--json"]);
     expect(r.exitCode, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result).toMatchObject({ pass: true, model: "vit4mnist", layer: "patch_embed", images: 100, outputs: 102400, firstMismatch: null });

@@ -18,8 +18,9 @@ import { QLinear } from "../../src/quant/qgraph.js";
 import { firstMismatch } from "../../src/sim/compare.js";
 import { linearGolden } from "../../src/sim/golden/linear.js";
 import { seededRandom } from "../../src/util/random.js";
+import { TINY_CORES } from "../configs.js";
 
-const CFG = parseAcceleratorConfig({ name: "axi-small", array: { rows: 4, cols: 4 }, busBits: 32, buffers: { xDepth: 32, wDepth: 512, oDepth: 16, paramDepth: 16 } });
+const CFG = parseAcceleratorConfig({ name: "axi-small", array: { rows: 4, cols: 4 }, busBits: 32, buffers: { xDepth: 32, wDepth: 512, oDepth: 16, paramDepth: 16 }, cores: TINY_CORES });
 // above 4 GB, so BASE_HI matters (the default part's AXI address is 40 bits)
 const BASE = 0x12_3456_0000n;
 

@@ -9,13 +9,14 @@ import { WRAPPER_TOP } from "../../src/export/wrapper.js";
 import { writeRtl } from "../../src/generator/rtl.js";
 import { AcceleratorConfig, DEFAULT_CONFIG, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { REPO } from "../paths.js";
+import { TINY_CORES } from "../configs.js";
 
 const BIN = join(REPO, "bin", "p2vit.js");
 const p2vit = (args: string[], env: Record<string, string> = {}) => execa("node", [BIN, ...args], { cwd: REPO, reject: false, env });
 
 // small enough that yosys synth_xilinx takes seconds: a 4×4 array and small buffers
-const SMALL = parseAcceleratorConfig({ name: "small", array: { rows: 4, cols: 4 }, busBits: 32, clockMHz: 150, buffers: { xDepth: 64, wDepth: 512, oDepth: 64, paramDepth: 16 } });
-const WIDE = parseAcceleratorConfig({ name: "wide-bus", array: { rows: 2, cols: 8 }, busBits: 512, buffers: { xDepth: 8, wDepth: 64, oDepth: 8, paramDepth: 4 } });
+const SMALL = parseAcceleratorConfig({ name: "small", array: { rows: 4, cols: 4 }, busBits: 32, clockMHz: 150, buffers: { xDepth: 64, wDepth: 512, oDepth: 64, paramDepth: 16 }, cores: TINY_CORES });
+const WIDE = parseAcceleratorConfig({ name: "wide-bus", array: { rows: 2, cols: 8 }, busBits: 512, buffers: { xDepth: 8, wDepth: 64, oDepth: 8, paramDepth: 4 }, cores: TINY_CORES });
 
 const root = mkdtempSync(join(tmpdir(), "p2vit-export-"));
 async function rtlDir(cfg: AcceleratorConfig): Promise<string> {

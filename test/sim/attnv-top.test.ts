@@ -19,10 +19,11 @@ import { runIsa } from "../../src/sim/isa-sim.js";
 import { buildSimulator } from "../../src/sim/verilator/build.js";
 import { DEFAULT_MEMORY, MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
 import { seededRandom } from "../../src/util/random.js";
+import { TINY_CORES } from "../configs.js";
 
 const small = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
 const config = (name: string, cols: number, busBits: number, attnvLanes: number): AcceleratorConfig =>
-  parseAcceleratorConfig({ name, array: { rows: 4, cols }, busBits, buffers: small, cores: { attnvLanes, maxTokens: 64, maxDim: 64 } });
+  parseAcceleratorConfig({ name, array: { rows: 4, cols }, busBits, buffers: small, cores: { ...TINY_CORES, attnvLanes, maxTokens: 64 } });
 
 /** One ATTNV to place: tokens, head dimension, and how many spare memory words each row's stride has. */
 interface Head {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { loadModelAndImages } from "../../src/cli/cosim-layer.js";
 import { blockWord } from "../../src/compiler/layer.js";
-import { AcceleratorConfig, DEFAULT_CONFIG, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
+import { AcceleratorConfig, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { quantizeLinear } from "../../src/quant/linear.js";
 import { quantizePatchEmbedding } from "../../src/quant/patch-embed.js";
 import { quantizeTensor } from "../../src/quant/pot.js";
@@ -16,13 +16,14 @@ import { firstMismatch } from "../../src/sim/compare.js";
 import { cosimLinear } from "../../src/sim/cosim.js";
 import { linearGolden } from "../../src/sim/golden/linear.js";
 import { HAS_SHARED_DATA, MNIST_DIR, VIT4MNIST_DIR } from "../paths.js";
+import { SMALL_BUFFERS, TINY_CORES } from "../configs.js";
 
 const SHAPES: AcceleratorConfig[] = [
-  parseAcceleratorConfig({ name: "a4x4", array: { rows: 4, cols: 4 }, busBits: 32 }),
-  parseAcceleratorConfig({ name: "a8x16", array: { rows: 8, cols: 16 }, busBits: 64 }),
-  DEFAULT_CONFIG,
+  parseAcceleratorConfig({ name: "a4x4", array: { rows: 4, cols: 4 }, busBits: 32, buffers: SMALL_BUFFERS, cores: TINY_CORES }),
+  parseAcceleratorConfig({ name: "a8x16", array: { rows: 8, cols: 16 }, busBits: 64, buffers: SMALL_BUFFERS, cores: TINY_CORES }),
+  parseAcceleratorConfig({ name: "a16x16", array: { rows: 16, cols: 16 }, busBits: 128, buffers: SMALL_BUFFERS, cores: TINY_CORES }),
 ];
-const ODD = parseAcceleratorConfig({ name: "a3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: { xDepth: 32, wDepth: 512, oDepth: 16, paramDepth: 16 } });
+const ODD = parseAcceleratorConfig({ name: "a3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: SMALL_BUFFERS, cores: TINY_CORES });
 
 function mnistPatchEmbedding(images: number) {
   const { ckpt, calibration, evaluation } = loadModelAndImages({ model: VIT4MNIST_DIR, data: MNIST_DIR, images, calib: 100 });
@@ -111,9 +112,9 @@ describe("co-simulation without the shared data", () => {
 
 /** Dual-mode builds: int4 layers run with MATMUL flag W4 (two MACs per PE per cycle), int8 layers as before. */
 const W4_SHAPES: AcceleratorConfig[] = [
-  parseAcceleratorConfig({ name: "w4a4x4", weightBits: 4, array: { rows: 4, cols: 4 }, busBits: 32, buffers: { xDepth: 16, wDepth: 128, oDepth: 8, paramDepth: 8 } }),
+  parseAcceleratorConfig({ name: "w4a4x4", weightBits: 4, array: { rows: 4, cols: 4 }, busBits: 32, buffers: { xDepth: 16, wDepth: 128, oDepth: 8, paramDepth: 8 }, cores: TINY_CORES }),
   parseAcceleratorConfig({ ...ODD, name: "w4a3x5", weightBits: 4 }),
-  parseAcceleratorConfig({ name: "w4a5x3", weightBits: 4, array: { rows: 5, cols: 3 }, busBits: 64, buffers: { xDepth: 32, wDepth: 64, oDepth: 16, paramDepth: 16 } }),
+  parseAcceleratorConfig({ name: "w4a5x3", weightBits: 4, array: { rows: 5, cols: 3 }, busBits: 64, buffers: { xDepth: 32, wDepth: 64, oDepth: 16, paramDepth: 16 }, cores: TINY_CORES }),
 ];
 
 /** An int4 layer from the quantizer: gaussian float weights quantized at 4 bits, calibrated on gaussian rows. */

@@ -12,11 +12,12 @@ import type { QLinear } from "../../src/quant/qgraph.js";
 import { inOrderEnds } from "../../src/sim/inorder-model.js";
 import { buildSimulator } from "../../src/sim/verilator/build.js";
 import { runSimulator } from "../../src/sim/verilator/run.js";
+import { TINY_CORES } from "../configs.js";
 
 const BUFFERS = { xDepth: 16, wDepth: 64, oDepth: 8, paramDepth: 4 };
 const CONFIGS = [
-  parseAcceleratorConfig({ name: "io3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: BUFFERS, cores: { maxTokens: 16, maxDim: 16 } }),
-  parseAcceleratorConfig({ name: "io4x16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: { maxTokens: 16, maxDim: 16 } }),
+  parseAcceleratorConfig({ name: "io3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: BUFFERS, cores: TINY_CORES }),
+  parseAcceleratorConfig({ name: "io4x16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: TINY_CORES }),
 ];
 
 function layer(k: number, n: number): QLinear {

@@ -22,9 +22,9 @@ import { seededRandom } from "../../src/util/random.js";
 
 const SMALL = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
 const CONFIGS = {
-  c16: parseAcceleratorConfig({ name: "s16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 16, eltwiseLanes: 16, maxTokens: 64, maxDim: 128 } }),
-  c5: parseAcceleratorConfig({ name: "s5", array: { rows: 2, cols: 5 }, busBits: 32, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 16, eltwiseLanes: 16, maxTokens: 40, maxDim: 64 } }),
-  c12: parseAcceleratorConfig({ name: "s12", array: { rows: 2, cols: 12 }, busBits: 64, buffers: SMALL, cores: { layernormLanes: 8, softmaxLanes: 8, attnvLanes: 8, eltwiseLanes: 8, maxTokens: 48, maxDim: 96 } }),
+  c16: parseAcceleratorConfig({ name: "s16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 1, eltwiseLanes: 16, maxTokens: 64, maxDim: 128 } }),
+  c5: parseAcceleratorConfig({ name: "s5", array: { rows: 2, cols: 5 }, busBits: 32, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 1, eltwiseLanes: 16, maxTokens: 40, maxDim: 64 } }),
+  c12: parseAcceleratorConfig({ name: "s12", array: { rows: 2, cols: 12 }, busBits: 64, buffers: SMALL, cores: { layernormLanes: 8, softmaxLanes: 8, attnvLanes: 1, eltwiseLanes: 8, maxTokens: 48, maxDim: 96 } }),
 };
 
 const binaries = new Map<AcceleratorConfig, Promise<string>>();

@@ -11,11 +11,12 @@ import { runIsa } from "../../src/sim/isa-sim.js";
 import { buildSimulator } from "../../src/sim/verilator/build.js";
 import { MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
 import { seededRandom } from "../../src/util/random.js";
+import { TINY_CORES } from "../configs.js";
 
-const SMALL_BUFFERS = { xDepth: 16, wDepth: 64, oDepth: 8, paramDepth: 4 };
+const BUFFERS = { xDepth: 16, wDepth: 64, oDepth: 8, paramDepth: 4 };
 const CONFIGS: AcceleratorConfig[] = [
-  parseAcceleratorConfig({ name: "wt-odd", array: { rows: 3, cols: 5 }, busBits: 32, buffers: SMALL_BUFFERS, cores: { maxTokens: 16, maxDim: 16 } }),
-  parseAcceleratorConfig({ name: "wt-16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: SMALL_BUFFERS, cores: { maxTokens: 16, maxDim: 16 } }),
+  parseAcceleratorConfig({ name: "wt-odd", array: { rows: 3, cols: 5 }, busBits: 32, buffers: BUFFERS, cores: TINY_CORES }),
+  parseAcceleratorConfig({ name: "wt-16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: TINY_CORES }),
 ];
 
 /** A memory image: the program from word 0, then data areas placed by `alloc`. */
