@@ -18,8 +18,9 @@
  * none), it is exact for the loss we care about rather than a second-order estimate of it, and it costs
  * one evaluation per group. The feasible configurations with the lowest Ω seed the fine stage.
  *
- * Fine stage. An evolutionary search (population 25, 8 iterations; the best 10 are parents of 12
- * mutants and 13 crossovers per iteration) whose fitness is the same KL divergence on calibration
+ * Fine stage. An evolutionary search (population 25, 8 iterations; in each, the best 10 of the
+ * population are the parents of 12 mutants, each group flipped with probability 0.1, and 13 uniform
+ * crossovers of two parents; children are new configurations) whose fitness is the same KL divergence on calibration
  * images held out of the calibration that the candidates were quantized on; never on evaluation
  * images. Only configurations within the budget are admitted.
  *
@@ -43,9 +44,9 @@ import type { FloatGraph } from "./trace.js";
 export const DEFAULT_BUDGET = 1.1;
 export const POPULATION = 25;
 export const ITERATIONS = 8;
-const PARENTS = 10;
-const MUTANTS = 12;
-const CROSSOVERS = POPULATION - MUTANTS;
+/** Per population of 25: 10 parents, 12 mutants, 13 crossovers (scaled for another population size). */
+const PARENT_SHARE = 10 / 25;
+const MUTANT_SHARE = 12 / 25;
 /** Chance that a mutation flips each group's bits. */
 const MUTATION_RATE = 0.1;
 /** Tries per wanted child before the search accepts fewer (a small feasible space runs out of new ones). */
@@ -310,11 +311,11 @@ function shuffled(n: number, rng: () => number): number[] {
   return order;
 }
 
-/** The coarse stage: the `POPULATION` feasible configurations with the lowest Ω. */
-export function coarseCandidates(layout: MixedLayout, sens: GroupSensitivity[], beta: number, rng: () => number): GroupBits[] {
+/** The coarse stage: the `count` feasible configurations with the lowest Ω. */
+export function coarseCandidates(layout: MixedLayout, sens: GroupSensitivity[], beta: number, rng: () => number, count = POPULATION): GroupBits[] {
   const ranked = feasibleConfigurations(layout, beta, rng).map((bits) => ({ bits, omega: omega(sens, bits) }));
   ranked.sort((a, b) => a.omega - b.omega || keyOf(a.bits).localeCompare(keyOf(b.bits)));
-  return ranked.slice(0, POPULATION).map((r) => r.bits);
+  return ranked.slice(0, count).map((r) => r.bits);
 }
 
 function mutate(parent: GroupBits, rng: () => number): GroupBits {
@@ -350,8 +351,9 @@ export interface MixedChoice {
   /** The held-out KL of the choice, and the β it uses. */
   fitness: number;
   budgetUse: number;
-  /** Distinct configurations whose fitness was measured. */
+  /** Distinct configurations whose fitness was measured, and their bit strings (group order) in the order measured. */
   evaluated: number;
+  trail: string[];
   sensitivities: GroupSensitivity[];
 }
 
@@ -371,18 +373,29 @@ export function fitnessOf(setup: SearchSetup): (bits: GroupBits) => number {
   };
 }
 
-/**
- * The coarse-to-fine search at budget β. `sensitivities` and `fitness` may be shared between
- * searches of one setup (different budgets, seeds): both depend on the setup alone.
- */
-export function searchMixed(
-  setup: SearchSetup,
-  options: { budget?: number; seed?: number; sensitivities?: GroupSensitivity[]; fitness?: (bits: GroupBits) => number } = {},
-): MixedChoice {
+export interface SearchOptions {
+  budget?: number;
+  seed?: number;
+  /** Default POPULATION and ITERATIONS, the paper's; smaller ones make a quick search. */
+  population?: number;
+  iterations?: number;
+  /** May be shared between searches of one setup (other budgets, seeds): both depend on the setup alone. */
+  sensitivities?: GroupSensitivity[];
+  fitness?: (bits: GroupBits) => number;
+}
+
+/** The coarse-to-fine search at budget β. */
+export function searchMixed(setup: SearchSetup, options: SearchOptions = {}): MixedChoice {
   const budget = options.budget ?? DEFAULT_BUDGET;
   const seed = options.seed ?? 1;
+  const size = options.population ?? POPULATION;
+  const iterations = options.iterations ?? ITERATIONS;
   checkBudget(budget);
   check(Number.isSafeInteger(seed), `--seed: expected an integer, got ${seed}`);
+  check(Number.isInteger(size) && size >= 2, `population: expected an integer of at least 2, got ${size}`);
+  check(Number.isInteger(iterations) && iterations >= 1, `iterations: expected a positive integer, got ${iterations}`);
+  const parents = Math.max(1, Math.round(size * PARENT_SHARE));
+  const mutants = Math.round(size * MUTANT_SHARE);
   const { layout, log } = setup;
   const rng = seededRandom(seed);
   const sens = options.sensitivities ?? measureSensitivities(setup);
@@ -397,19 +410,19 @@ export function searchMixed(
     a.fitness - b.fitness || keyOf(a.bits).localeCompare(keyOf(b.bits));
   const feasible = (bits: GroupBits) => withinBudget(layout, bits, budget);
 
-  let population = coarseCandidates(layout, sens, budget, rng);
+  let population = coarseCandidates(layout, sens, budget, rng, size);
   log(`coarse: ${population.length} configurations within β = ${budget} seed the search (lowest Ω first)`);
-  for (let it = 1; it <= ITERATIONS && population.length > 0; it++) {
+  for (let it = 1; it <= iterations && population.length > 0; it++) {
     const ranked = population.map(score).sort(byFitness);
     const best = [...evaluated.values()].sort(byFitness)[0];
-    log(`fine: iteration ${it}/${ITERATIONS}: ${population.length} evaluated, ${evaluated.size} distinct so far; best KL ${best.fitness.toExponential(3)} at β ${budgetUse(layout, best.bits).toFixed(3)} (${describeBits(layout, best.bits)})`);
-    if (it === ITERATIONS) break;
-    const parents = ranked.slice(0, PARENTS).map((r) => r.bits);
-    const pick = () => parents[Math.floor(rng() * parents.length)];
+    log(`fine: iteration ${it}/${iterations}: ${population.length} evaluated, ${evaluated.size} distinct so far; best KL ${best.fitness.toExponential(3)} at β ${budgetUse(layout, best.bits).toFixed(3)} (${describeBits(layout, best.bits)})`);
+    if (it === iterations) break;
+    const fittest = ranked.slice(0, parents).map((r) => r.bits);
+    const pick = () => fittest[Math.floor(rng() * fittest.length)];
     const taken = new Set(evaluated.keys());
-    const mutants = breed(MUTANTS, () => mutate(pick(), rng), feasible, taken);
-    const crosses = breed(CROSSOVERS, () => crossover(pick(), pick(), rng), feasible, taken);
-    population = [...mutants, ...crosses];
+    const mutated = breed(mutants, () => mutate(pick(), rng), feasible, taken);
+    const crossed = breed(size - mutants, () => crossover(pick(), pick(), rng), feasible, taken);
+    population = [...mutated, ...crossed];
   }
   const best = [...evaluated.values()].sort(byFitness)[0];
   return {
@@ -420,6 +433,7 @@ export function searchMixed(
     fitness: best.fitness,
     budgetUse: budgetUse(layout, best.bits),
     evaluated: evaluated.size,
+    trail: [...evaluated.keys()],
     sensitivities: sens,
   };
 }
