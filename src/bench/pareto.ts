@@ -1,0 +1,136 @@
+/**
+ * The mixed-precision Pareto report: for vit4mnist and vit-cifar10, the integer (golden) model's
+ * top-1 against the weight bytes and against the cycles of the cycle model on a 16×16 dual-mode
+ * array (weightBits 4), for all-8, all-4 and the coarse-to-fine search at several budgets β.
+ *
+ * Every configuration is calibrated on the same calibration split (the last 100 images of the data
+ * set) and evaluated on the rest (MNIST: the first --mnist-limit test images; CIFAR: the other 900
+ * JPEGs). The search calibrates on 75 of those 100 and measures its fitness on the other 25; the
+ * chosen bit map is then quantized on all 100, as all-8 and all-4 are.
+ *
+ *   npm run bench:pareto [-- --shared <dir>] [--budgets 1,1.05,1.1,1.25,1.5] [--seed 1] [--mnist-limit 1000] [--models vit4mnist,vit-cifar10]
+ */
+import { join, resolve } from "node:path";
+import { compileGraph } from "../compiler/graph.js";
+import { parseAcceleratorConfig } from "../hw/config.js";
+import { DEFAULT_CALIB, loadDataset } from "../quant/data/dataset.js";
+import { DEFAULT_SETTINGS, QuantSettings } from "../quant/fakequant.js";
+import { GroupBits, budgetUse, describeBits, fitnessOf, measureSensitivities, prepareSearch, searchMixed } from "../quant/mixed.js";
+import { ModelImage, calibrate, predictGolden, traceModel } from "../quant/pipeline.js";
+import { loadModel } from "../quant/presets.js";
+import type { QGraph } from "../quant/qgraph.js";
+import { QuantizeCache, quantizeGraph } from "../quant/quantize-graph.js";
+import { perfReport } from "../sim/perf.js";
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+const HW = parseAcceleratorConfig({ name: "w4x16x16", array: { rows: 16, cols: 16 }, busBits: 128, weightBits: 4 });
+
+const MODELS = [
+  { name: "vit4mnist", data: "mnist" },
+  { name: "vit-cifar10", data: "cifar10" },
+] as const;
+
+interface Row {
+  model: string;
+  config: string;
+  /** β the configuration uses over the searched layers (all-4 and all-8: 1 and 2 by definition). */
+  use: number;
+  eightBit: string;
+  weightBytes: number;
+  cycles: number;
+  top1: number;
+  n: number;
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Bytes of every Linear's weights as the accelerator stores them: int4 packed two to a byte. */
+export function weightBytes(graph: QGraph): number {
+  return graph.ops.reduce((sum, op) => (op.kind === "linear" ? sum + (op.layer.inFeatures * op.layer.outFeatures * op.layer.weightBits) / 8 : sum), 0);
+}
+
+function top1(graph: QGraph, images: ModelImage[]): number {
+  let correct = 0;
+  for (const img of images) if (predictGolden(graph, img) === img.label) correct++;
+  return (100 * correct) / images.length;
+}
+
+async function readImages(source: { count: number; labels: Uint16Array; read: (s: number, n: number) => Promise<{ images: Uint8Array }> }): Promise<ModelImage[]> {
+  const set = await source.read(0, source.count);
+  const per = set.images.length / source.count;
+  return Array.from({ length: source.count }, (_, i) => ({ pixels: set.images.slice(i * per, (i + 1) * per), label: source.labels[i] }));
+}
+
+async function paretoOf(modelDir: string, dataDir: string, budgets: number[], seed: number, limit: number | undefined): Promise<Row[]> {
+  const model = loadModel(modelDir);
+  if (model.family !== "vit") throw new Error(`${modelDir}: not a ViT`);
+  const { ckpt } = model;
+  const dataset = loadDataset(dataDir, { input: model.input, calib: DEFAULT_CALIB, limit, classes: model.classes });
+  const calibration = await readImages(dataset.calibration);
+  const evaluation = await readImages(dataset.evaluation);
+  const settings: QuantSettings = { ...DEFAULT_SETTINGS };
+  // one calibration on all 100 images for every row: graphs differ only by their weight bits
+  const cal = calibrate(ckpt, calibration, settings);
+  const floatGraph = traceModel(ckpt, calibration[0]);
+  const cache = new QuantizeCache(cal);
+  const graph = (s: QuantSettings) => quantizeGraph(ckpt, floatGraph, cal, s, model.input.resize, cache);
+
+  const rows: Row[] = [];
+  const measure = (config: string, g: QGraph, use: number, eightBit: string) => {
+    const t0 = performance.now();
+    const cycles = perfReport(compileGraph(g, HW)).cycles;
+    const row = { model: model.name, config, use, eightBit, weightBytes: weightBytes(g), cycles, top1: top1(g, evaluation), n: evaluation.length };
+    log(`${model.name} ${config}: top-1 ${row.top1.toFixed(2)}% on ${row.n}, ${row.weightBytes} weight bytes, ${cycles} cycles (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    rows.push(row);
+  };
+  measure("all-8", graph({ ...settings, wBits: 8 }), 2, "all");
+  measure("all-4", graph({ ...settings, wBits: 4 }), 1, "none");
+
+  const setup = prepareSearch(ckpt, calibration, settings, { resize: model.input.resize, log: (l) => log(`${model.name}: ${l}`) });
+  const sensitivities = measureSensitivities(setup);
+  const fitness = fitnessOf(setup);
+  for (const budget of budgets) {
+    const t0 = performance.now();
+    const choice = searchMixed(setup, { budget, seed, sensitivities, fitness });
+    log(`${model.name}: search at β ${budget}: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    measure(`mixed β=${budget}`, graph({ ...settings, layerBits: choice.layerBits }), budgetUse(setup.layout, choice.groupBits), eightBitGroups(setup.layout, choice.groupBits));
+  }
+  return rows;
+}
+
+function eightBitGroups(layout: Parameters<typeof describeBits>[0], bits: GroupBits): string {
+  const eight = layout.groups.filter((_, i) => bits[i] === 8).map((g) => g.name.replace("blocks.", "b"));
+  return eight.length ? eight.join(" ") : "-";
+}
+
+function formatRows(rows: Row[]): string {
+  const lines = [
+    "| model | weights | β used | 8-bit groups | weight bytes | cycles (16×16 W4) | integer top-1 | images |",
+    "|---|---|---|---|--:|--:|--:|--:|",
+  ];
+  for (const r of rows) {
+    lines.push(`| ${r.model} | ${r.config} | ${r.use.toFixed(3)} | ${r.eightBit} | ${r.weightBytes.toLocaleString("en-US")} | ${r.cycles.toLocaleString("en-US")} | ${r.top1.toFixed(2)} | ${r.n} |`);
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const shared = resolve(arg("shared", "../shared/data"));
+  const budgets = arg("budgets", "1,1.05,1.1,1.25,1.5").split(",").map(Number);
+  const seed = Number(arg("seed", "1"));
+  const mnistLimit = Number(arg("mnist-limit", "1000"));
+  const only = arg("models", MODELS.map((m) => m.name).join(",")).split(",");
+  const rows: Row[] = [];
+  for (const m of MODELS.filter((m) => only.includes(m.name))) {
+    rows.push(...(await paretoOf(join(shared, "models", m.name), join(shared, m.data), budgets, seed, m.name === "vit4mnist" ? mnistLimit : undefined)));
+  }
+  console.log(formatRows(rows));
+}
+
+await main();
