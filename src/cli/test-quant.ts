@@ -9,10 +9,13 @@ import { classify } from "../quant/float/parallel.js";
 import { ObserverMethod } from "../quant/observers.js";
 import { ModelImage, QuantizedModel, quantizeModel } from "../quant/pipeline.js";
 import { LoadedModel, loadModel, randomWeightsNote } from "../quant/presets.js";
-import { MixedChoice, checkBudget, prepareSearch, searchMixed } from "../quant/mixed.js";
+import { MixedChoice, SearchOptions, checkBudget, prepareSearch, searchMixed } from "../quant/mixed.js";
 import { saveQGraph } from "../quant/qgraph-io.js";
 import type { QGraph } from "../quant/qgraph.js";
 import { P2vitError } from "../util/errors.js";
+
+/** The search's budget and seed; population and iterations default to the paper's. */
+export type MixedArgs = Pick<SearchOptions, "population" | "iterations"> & { budget: number; seed: number };
 
 export interface QuantRunArgs {
   model: string;
@@ -27,7 +30,7 @@ export interface QuantRunArgs {
   attnBits: 4 | 8;
   scale: ScaleMode;
   /** Mixed precision: search the weight bits per layer group under budget β (src/quant/mixed.ts). */
-  mixed?: { budget: number; seed: number };
+  mixed?: MixedArgs;
 }
 
 export interface QuantRunResult {
@@ -91,7 +94,7 @@ async function prepareQuantized(a: QuantRunArgs): Promise<{ model: LoadedModel; 
  * The default PoT QGraph (or with int4 weights, or mixed precision at budget β) of a model calibrated
  * on `calib` images of `data`.
  */
-export async function quantizeToGraph(a: { model: string; data: string; calib: number; wBits?: 4 | 8; mixed?: { budget: number; seed: number } }): Promise<QGraph> {
+export async function quantizeToGraph(a: { model: string; data: string; calib: number; wBits?: 4 | 8; mixed?: MixedArgs }): Promise<QGraph> {
   const { quantized } = await prepareQuantized({ ...a, limit: 1, method: "minmax", wBits: a.wBits ?? 8, aBits: 8, attnBits: 4, scale: "pot" });
   return quantized.qgraph!;
 }
