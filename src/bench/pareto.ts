@@ -15,7 +15,7 @@ import { compileGraph } from "../compiler/graph.js";
 import { parseAcceleratorConfig } from "../hw/config.js";
 import { DEFAULT_CALIB, loadDataset } from "../quant/data/dataset.js";
 import { DEFAULT_SETTINGS, QuantSettings } from "../quant/fakequant.js";
-import { GroupBits, budgetUse, describeBits, fitnessOf, measureSensitivities, prepareSearch, searchMixed } from "../quant/mixed.js";
+import { GroupBits, MixedLayout, budgetUse, fitnessOf, measureSensitivities, prepareSearch, searchMixed } from "../quant/mixed.js";
 import { ModelImage, calibrate, predictGolden, traceModel } from "../quant/pipeline.js";
 import { loadModel } from "../quant/presets.js";
 import type { QGraph } from "../quant/qgraph.js";
@@ -67,7 +67,7 @@ async function readImages(source: { count: number; labels: Uint16Array; read: (s
   return Array.from({ length: source.count }, (_, i) => ({ pixels: set.images.slice(i * per, (i + 1) * per), label: source.labels[i] }));
 }
 
-async function paretoOf(modelDir: string, dataDir: string, budgets: number[], seed: number, limit: number | undefined): Promise<Row[]> {
+async function paretoOf(modelDir: string, dataDir: string, budgets: number[], seed: number, limit: number | undefined): Promise<void> {
   const model = loadModel(modelDir);
   if (model.family !== "vit") throw new Error(`${modelDir}: not a ViT`);
   const { ckpt } = model;
@@ -81,13 +81,19 @@ async function paretoOf(modelDir: string, dataDir: string, budgets: number[], se
   const cache = new QuantizeCache(cal);
   const graph = (s: QuantSettings) => quantizeGraph(ckpt, floatGraph, cal, s, model.input.resize, cache);
 
-  const rows: Row[] = [];
+  // two budgets often choose the same bit map: it is measured once
+  const measured = new Map<string, Omit<Row, "config">>();
   const measure = (config: string, g: QGraph, use: number, eightBit: string) => {
     const t0 = performance.now();
-    const cycles = perfReport(compileGraph(g, HW)).cycles;
-    const row = { model: model.name, config, use, eightBit, weightBytes: weightBytes(g), cycles, top1: top1(g, evaluation), n: evaluation.length };
-    log(`${model.name} ${config}: top-1 ${row.top1.toFixed(2)}% on ${row.n}, ${row.weightBytes} weight bytes, ${cycles} cycles (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-    rows.push(row);
+    const key = g.ops.map((op) => (op.kind === "linear" ? op.layer.weightBits : "")).join("");
+    let m = measured.get(key);
+    if (!m) {
+      m = { model: model.name, use, eightBit, weightBytes: weightBytes(g), cycles: perfReport(compileGraph(g, HW)).cycles, top1: top1(g, evaluation), n: evaluation.length };
+      measured.set(key, m);
+    }
+    const row = { ...m, config };
+    log(`${model.name} ${config}: top-1 ${row.top1.toFixed(2)}% on ${row.n}, ${row.weightBytes} weight bytes, ${row.cycles} cycles (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(formatRow(row));
   };
   measure("all-8", graph({ ...settings, wBits: 8 }), 2, "all");
   measure("all-4", graph({ ...settings, wBits: 4 }), 1, "none");
@@ -101,23 +107,21 @@ async function paretoOf(modelDir: string, dataDir: string, budgets: number[], se
     log(`${model.name}: search at β ${budget}: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     measure(`mixed β=${budget}`, graph({ ...settings, layerBits: choice.layerBits }), budgetUse(setup.layout, choice.groupBits), eightBitGroups(setup.layout, choice.groupBits));
   }
-  return rows;
 }
 
-function eightBitGroups(layout: Parameters<typeof describeBits>[0], bits: GroupBits): string {
+function eightBitGroups(layout: MixedLayout, bits: GroupBits): string {
   const eight = layout.groups.filter((_, i) => bits[i] === 8).map((g) => g.name.replace("blocks.", "b"));
   return eight.length ? eight.join(" ") : "-";
 }
 
-function formatRows(rows: Row[]): string {
-  const lines = [
-    "| model | weights | β used | 8-bit groups | weight bytes | cycles (16×16 W4) | integer top-1 | images |",
-    "|---|---|---|---|--:|--:|--:|--:|",
-  ];
-  for (const r of rows) {
-    lines.push(`| ${r.model} | ${r.config} | ${r.use.toFixed(3)} | ${r.eightBit} | ${r.weightBytes.toLocaleString("en-US")} | ${r.cycles.toLocaleString("en-US")} | ${r.top1.toFixed(2)} | ${r.n} |`);
-  }
-  return lines.join("\n");
+const HEADER = [
+  "| model | weights | β used | 8-bit groups | weight bytes | cycles (16×16 W4) | integer top-1 | images |",
+  "|---|---|---|---|--:|--:|--:|--:|",
+].join("\n");
+
+/** One table row, printed as soon as it is measured (a CIFAR run takes a while). */
+function formatRow(r: Row): string {
+  return `| ${r.model} | ${r.config} | ${r.use.toFixed(3)} | ${r.eightBit} | ${r.weightBytes.toLocaleString("en-US")} | ${r.cycles.toLocaleString("en-US")} | ${r.top1.toFixed(2)} | ${r.n} |`;
 }
 
 async function main(): Promise<void> {
@@ -126,11 +130,10 @@ async function main(): Promise<void> {
   const seed = Number(arg("seed", "1"));
   const mnistLimit = Number(arg("mnist-limit", "1000"));
   const only = arg("models", MODELS.map((m) => m.name).join(",")).split(",");
-  const rows: Row[] = [];
+  console.log(HEADER);
   for (const m of MODELS.filter((m) => only.includes(m.name))) {
-    rows.push(...(await paretoOf(join(shared, "models", m.name), join(shared, m.data), budgets, seed, m.name === "vit4mnist" ? mnistLimit : undefined)));
+    await paretoOf(join(shared, "models", m.name), join(shared, m.data), budgets, seed, m.name === "vit4mnist" ? mnistLimit : undefined);
   }
-  console.log(formatRows(rows));
 }
 
 await main();
