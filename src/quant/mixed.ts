@@ -178,8 +178,6 @@ export function meanKl(reference: Float64Array[], candidate: Float64Array[]): nu
 
 export interface SearchSetup {
   ckpt: Checkpoint;
-  settings: QuantSettings;
-  resize: QGraph["input"]["resize"];
   layout: MixedLayout;
   /** The float graph the candidates quantize: its Linear weights are what Q_b perturbs. */
   floatGraph: FloatGraph;
@@ -214,7 +212,7 @@ export function prepareSearch(
   const cache = new QuantizeCache(cal);
   const resize = options.resize ?? null;
   const graphOf = (bits: GroupBits) => quantizeGraph(ckpt, floatGraph, cal, { ...settings, wBits: 8, layerBits: layerBitsOf(layout, bits) }, resize, cache);
-  return { ckpt, settings, resize, layout, floatGraph, graphOf, calibration, holdout: images.slice(images.length - holdout), log: options.log ?? (() => {}) };
+  return { ckpt, layout, floatGraph, graphOf, calibration, holdout: images.slice(images.length - holdout), log: options.log ?? (() => {}) };
 }
 
 /** Per group: the measured loss of dropping it alone to 4 bits, and its sensitivity S_g. */
