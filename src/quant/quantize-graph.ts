@@ -56,8 +56,8 @@ export function denormalizeRows(x: Float32Array, inF: number, patchArea: number,
 }
 
 /**
- * The results of the per-op quantizers for one calibration, keyed by op and by every value that can
- * vary between two quantizations of it. Mixed precision quantizes the same model under many weight
+ * The results of the per-op quantizers for one calibration, keyed by op and by every value and
+ * setting that can vary between two quantizations of it. Mixed precision quantizes the same model under many weight
  * bit maps: only the layers whose bits (or whose input exponents) differ are quantized again, and
  * the graph assembled from the cache is exactly the one a fresh quantization would give.
  */
@@ -121,7 +121,7 @@ export function quantizeGraph(
   const perTensorExponent = (name: string, fallbackTap: string | null): number => {
     const tap = linearReaderTap(name) ?? fallbackTap;
     if (!tap) throw new Error(`quantize: no calibration data observed tensor ${name}`);
-    return cache.get(`exponent:${tap}`, () => cal.tap(tap, "input").exponent(s.method, ACT_BITS));
+    return cache.get(`exponent:${s.method}:${tap}`, () => cal.tap(tap, "input").exponent(s.method, ACT_BITS));
   };
   /** `inputExponent`: the input's producer already fixed one exponent (it is not a PTF residual add). */
   const layerNormOf = (op: Extract<FloatOp, { kind: "layernorm" }>, inputExponent?: number): QuantizedLayerNorm => {
@@ -203,7 +203,7 @@ export function quantizeGraph(
         const scores = ops.find((o) => o.output === op.inputs[0]);
         if (scores?.kind !== "attn_scores") throw new Error(`quantize: ${op.name} does not read attention scores`);
         const { scoreExponent, scaleResidual } = scores.params;
-        const params = cache.get(`softmax:${op.name}:${scoreExponent}:${scaleResidual}`, () =>
+        const params = cache.get(`softmax:${op.name}:${s.attnBits}:${scoreExponent}:${scaleResidual}`, () =>
           quantizeSoftmax({ name: op.name, attnBits: s.attnBits, scoreExponent, scoreResidual: scaleResidual }),
         );
         produce(op.output, perChannel(0, op.cols), s.attnBits, false);
@@ -215,7 +215,7 @@ export function quantizeGraph(
         // every head of a layer shares the exponent of the concatenation the projection reads
         const outputExponent = perTensorExponent(op.output, null);
         const vExponent = uniform(op.inputs[1]);
-        const params = cache.get(`values:${op.name}:${vExponent}:${outputExponent}`, () =>
+        const params = cache.get(`values:${op.name}:${s.attnBits}:${vExponent}:${outputExponent}`, () =>
           quantizeAttentionValues({
             name: op.name, attnBits: s.attnBits, headDim: op.headDim, vExponent, calibration: cal.tap(`${head}.values`, "output").sample().data, outputExponent,
           }),
