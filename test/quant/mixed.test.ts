@@ -15,6 +15,7 @@ import {
   SearchSetup,
   budgetUse,
   checkBudget,
+  coarseCandidates,
   fitnessOf,
   groupOf,
   layerBitsOf,
@@ -28,6 +29,7 @@ import { ModelImage, calibrate, traceModel } from "../../src/quant/pipeline.js";
 import { loadModel } from "../../src/quant/presets.js";
 import { loadQGraph, saveQGraph } from "../../src/quant/qgraph-io.js";
 import { quantizeGraph } from "../../src/quant/quantize-graph.js";
+import { seededRandom } from "../../src/util/random.js";
 import { HAS_SHARED_DATA, MNIST_DIR, VIT4MNIST_DIR } from "../paths.js";
 
 /** vit4mnist's Linear layers: 17 tokens of width 64, MLP 128, a pre_logits layer and the head on the class token. */
@@ -81,6 +83,18 @@ describe("budget and tying", () => {
   it("accepts the ends of [1, 2]", () => {
     expect(() => checkBudget(1)).not.toThrow();
     expect(() => checkBudget(2)).not.toThrow();
+  });
+
+  it("samples the coarse candidates of a deep model (24 groups) within the budget, the same for a seed", () => {
+    const deep = layoutOf(vit4mnistLinears(12));
+    expect(deep.groups).toHaveLength(24);
+    // a made-up sensitivity that grows with depth: the lowest Ω raises the deepest groups first
+    const sens = deep.groups.map((g, i) => ({ group: g.name, lossIncrease: i, perturbation8: 0, perturbation4: 1, sensitivity: i + 1 }));
+    const a = coarseCandidates(deep, sens, 1.25, seededRandom(5));
+    expect(a).toHaveLength(25);
+    expect(a.every((bits) => withinBudget(deep, bits, 1.25))).toBe(true);
+    expect(coarseCandidates(deep, sens, 1.25, seededRandom(5))).toEqual(a);
+    expect(a[0].filter((b) => b === 8).length).toBeGreaterThan(0);
   });
 
   it("refuses a model without transformer blocks to search", () => {
