@@ -21,6 +21,7 @@ import { REPORT_FILE, renderReport } from "../report/html.js";
 import { loadRunDir } from "../report/run-dir.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { DEFAULT_PART, TARGETS, parseClock, parseTarget } from "../export/parts.js";
+import { DEFAULT_BUDGET, checkBudget } from "../quant/mixed.js";
 
 /** The options `test-quant` and `quantize` share: the model, the data and the quantization settings. */
 function quantOptions<T>(y: Argv<T>) {
@@ -28,19 +29,39 @@ function quantOptions<T>(y: Argv<T>) {
     .positional("model", { type: "string", demandOption: true, describe: "a preset name (deit_tiny, …) or a model folder" })
     .positional("data", { type: "string", demandOption: true, describe: "an MNIST IDX folder, a class-folder dataset or an ImageNet folder" })
     .option("quant-method", { type: "string", default: "minmax", choices: [...OBSERVERS], describe: "activation observer" })
-    .option("w-bits", { type: "number", default: 8, choices: [4, 8], describe: "weight bits" })
+    .option("w-bits", { type: "number", choices: [4, 8], describe: "weight bits of every Linear (default 8)" })
+    .option("mixed", { type: "boolean", default: false, describe: "search 4- or 8-bit weights per layer group under a budget (coarse-to-fine)" })
+    .option("budget", { type: "number", describe: `with --mixed: β in Σ FLOPs·bits ≤ β·Σ FLOPs·4, from 1 to 2 (default ${DEFAULT_BUDGET})` })
     .option("a-bits", { type: "number", default: 8, choices: [8], describe: "activation bits" })
     .option("attn-bits", { type: "number", default: 4, choices: [4, 8], describe: "attention probability bits (4: log2 codes)" })
     .option("scale", { type: "string", default: "pot", choices: ["pot", "float"], describe: "power-of-two or float scales" })
     .option("calib", { type: "number", describe: "calibration images (default 100; the train/ split when the dataset has one)" })
     .option("weights", { type: "string", describe: "timm weights for a preset (folder with model.safetensors, or the file)" })
-    .option("seed", { type: "number", describe: "seed of a preset's random weights (default 1)" });
+    .option("seed", { type: "number", describe: "seed of a preset's random weights and of the --mixed search (default 1)" });
 }
 
-function quantArgs(args: { model: string; data: string; quantMethod: string; wBits: number; aBits: number; attnBits: number; scale: string; calib?: number; limit?: number; weights?: string; seed?: number }): QuantRunArgs {
+interface QuantCliArgs {
+  model: string; data: string; quantMethod: string; wBits?: number; aBits: number; attnBits: number; scale: string;
+  calib?: number; limit?: number; weights?: string; seed?: number; mixed: boolean; budget?: number;
+}
+
+/** --mixed chooses the weight bits itself, and --budget means nothing without it. */
+function mixedArgs(args: QuantCliArgs): QuantRunArgs["mixed"] {
+  if (!args.mixed) {
+    if (args.budget !== undefined) throw new P2vitError("--budget: only with --mixed (it bounds the mixed-precision search)");
+    return undefined;
+  }
+  if (args.wBits !== undefined) throw new P2vitError("--w-bits: not with --mixed, which chooses 4 or 8 bits per layer group itself");
+  const budget = args.budget ?? DEFAULT_BUDGET;
+  checkBudget(budget);
+  return { budget, seed: args.seed ?? 1 };
+}
+
+function quantArgs(args: QuantCliArgs): QuantRunArgs {
   return {
     model: args.model, data: args.data, calib: args.calib, limit: args.limit, weights: args.weights, seed: args.seed,
-    method: parseObserver(args.quantMethod), wBits: args.wBits as 4 | 8, aBits: 8, attnBits: args.attnBits as 4 | 8, scale: args.scale as ScaleMode,
+    method: parseObserver(args.quantMethod), wBits: (args.wBits ?? 8) as 4 | 8, aBits: 8, attnBits: args.attnBits as 4 | 8, scale: args.scale as ScaleMode,
+    mixed: mixedArgs(args),
   };
 }
 
@@ -171,6 +192,7 @@ export async function main(argv: string[]): Promise<number> {
           .option("json", { type: "boolean", default: false, describe: "print one JSON object" }),
       async (args) => {
         if (!args.quant) {
+          if (args.mixed) throw new P2vitError("--mixed: only with --quant (it chooses the quantized model's weight bits)");
           code = await testQuantFloatCommand({ model: args.model, data: args.data, calib: args.calib, limit: args.limit, weights: args.weights, seed: args.seed, workers: args.workers, json: args.json });
           return;
         }

@@ -35,6 +35,11 @@ export interface QuantSettings {
   method: ObserverMethod;
   scale: ScaleMode;
   wBits: 4 | 8;
+  /**
+   * Mixed precision (src/quant/mixed.ts): weight bits per Linear layer by name, overriding `wBits` for
+   * the layers it names. PoT scales only.
+   */
+  layerBits?: Readonly<Record<string, 4 | 8>>;
   aBits: 8;
   attnBits: 4 | 8;
 }

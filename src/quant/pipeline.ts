@@ -3,6 +3,7 @@
  * build the QGraph; plus the evaluation of each model the test-quant command compares.
  */
 import { runGolden } from "../sim/golden/model.js";
+import { P2vitError } from "../util/errors.js";
 import { Calibration, recordingOps } from "./calibration.js";
 import { Checkpoint } from "./checkpoint.js";
 import { QuantSettings, floatScaleFakeQuantOps, potFakeQuantOps } from "./fakequant.js";
@@ -56,6 +57,7 @@ export function quantizeModel(
   resize: QGraph["input"]["resize"] = null,
 ): QuantizedModel {
   if (calibrationImages.length === 0) throw new Error("quantizeModel: no calibration images");
+  if (settings.layerBits && settings.scale !== "pot") throw new P2vitError("mixed precision needs power-of-two scales (--scale pot)");
   const calibration = calibrate(ckpt, calibrationImages, settings);
   const floatGraph = traceModel(ckpt, calibrationImages[0]);
   if (settings.scale === "float") {

@@ -1,6 +1,6 @@
 /** Saving and loading QGraph files (docs/qgraph.md), validated on load. */
 import { P2vitError } from "../util/errors.js";
-import { QGRAPH_FORMAT, QGRAPH_VERSION, QGraph, QOp, QOpKind } from "./qgraph.js";
+import { QGRAPH_FORMAT, QGRAPH_VERSION, QGraph, QMixedPrecision, QOp, QOpKind } from "./qgraph.js";
 import { readWithArrays, writeWithArrays } from "./qgraph-file.js";
 
 export function saveQGraph(file: string, graph: QGraph): void {
@@ -46,6 +46,20 @@ export function validateQGraph(raw: unknown, file: string): asserts raw is QGrap
     available.add(op.output);
   });
   if (!available.has(g.output!)) fail(`output: tensor ${g.output} is never produced`);
+  if (g.mixedPrecision !== undefined) validateMixedPrecision(g.mixedPrecision, g.ops!, fail);
+}
+
+/** The bit map must name exactly the Linear layers, each with the bits its weights have. */
+function validateMixedPrecision(m: QMixedPrecision, ops: QOp[], fail: (what: string) => never): void {
+  if (m === null || typeof m !== "object" || typeof m.bits !== "object" || m.bits === null) fail("mixedPrecision: expected { budget, seed, bits }");
+  if (typeof m.budget !== "number" || !Number.isFinite(m.budget) || !Number.isInteger(m.seed)) fail("mixedPrecision: budget must be a number and seed an integer");
+  const linears = ops.filter((op): op is Extract<QOp, { kind: "linear" }> => op.kind === "linear");
+  for (const op of linears) {
+    const bits = m.bits[op.name];
+    if (bits !== op.layer.weightBits) fail(`mixedPrecision.bits["${op.name}"]: expected ${op.layer.weightBits} (the layer's weightBits), got ${JSON.stringify(bits)}`);
+  }
+  const names = new Set(linears.map((op) => op.name));
+  for (const name of Object.keys(m.bits)) if (!names.has(name)) fail(`mixedPrecision.bits: "${name}" is not a Linear layer of the graph`);
 }
 
 function validateLinear(op: Extract<QOp, { kind: "linear" }>, where: string, fail: (what: string) => never): void {

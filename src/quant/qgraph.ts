@@ -72,6 +72,15 @@ export type QOp =
 
 export type QOpKind = QOp["kind"];
 
+/** How a mixed-precision graph's weight bits were chosen (src/quant/mixed.ts). */
+export interface QMixedPrecision {
+  /** β of the budget Σ FLOPs_i · b_i ≤ β · Σ FLOPs_i · 4 over the searched layers. */
+  budget: number;
+  seed: number;
+  /** Weight bits of every Linear layer by name; each equals that layer's `weightBits`. */
+  bits: Record<string, 4 | 8>;
+}
+
 export interface QGraph {
   format: typeof QGRAPH_FORMAT;
   version: typeof QGRAPH_VERSION;
@@ -87,4 +96,6 @@ export interface QGraph {
   ops: QOp[];
   /** The logits tensor: int32 at one exponent. */
   output: string;
+  /** Present when the weight bits come from the mixed-precision search; older files lack it. */
+  mixedPrecision?: QMixedPrecision;
 }

@@ -55,14 +55,37 @@ export function denormalizeRows(x: Float32Array, inF: number, patchArea: number,
   });
 }
 
+/**
+ * The results of the per-op quantizers for one calibration, keyed by op and by every value and
+ * setting that can vary between two quantizations of it. Mixed precision quantizes the same model under many weight
+ * bit maps: only the layers whose bits (or whose input exponents) differ are quantized again, and
+ * the graph assembled from the cache is exactly the one a fresh quantization would give.
+ */
+export class QuantizeCache {
+  private readonly entries = new Map<string, unknown>();
+  constructor(readonly calibration: Calibration) {}
+
+  get<T>(key: string, make: () => T): T {
+    if (!this.entries.has(key)) this.entries.set(key, make());
+    return this.entries.get(key) as T;
+  }
+}
+
+/** The weight bits of Linear layer `name` under settings `s`: the per-layer map when there is one. */
+export function weightBitsOf(s: QuantSettings, name: string): 4 | 8 {
+  return s.layerBits?.[name] ?? s.wBits;
+}
+
 export function quantizeGraph(
   ckpt: Checkpoint,
   graph: FloatGraph,
   cal: Calibration,
   s: QuantSettings,
   resize: QGraph["input"]["resize"] = null,
+  cache = new QuantizeCache(cal),
 ): QGraph {
   if (s.scale !== "pot") throw new P2vitError("the integer QGraph needs power-of-two scales (--scale pot); --scale float is evaluated as fake-quant only");
+  if (cache.calibration !== cal) throw new Error("quantizeGraph: the cache belongs to another calibration");
   const arch = ckpt.config.architecture;
   const readers = consumers(graph);
   const exps = new Map<string, Int32Array>();
@@ -98,14 +121,16 @@ export function quantizeGraph(
   const perTensorExponent = (name: string, fallbackTap: string | null): number => {
     const tap = linearReaderTap(name) ?? fallbackTap;
     if (!tap) throw new Error(`quantize: no calibration data observed tensor ${name}`);
-    return cal.tap(tap, "input").exponent(s.method, ACT_BITS);
+    return cache.get(`exponent:${s.method}:${tap}`, () => cal.tap(tap, "input").exponent(s.method, ACT_BITS));
   };
   /** `inputExponent`: the input's producer already fixed one exponent (it is not a PTF residual add). */
   const layerNormOf = (op: Extract<FloatOp, { kind: "layernorm" }>, inputExponent?: number): QuantizedLayerNorm => {
     let q = layerNorms.get(op.name);
     if (!q) {
-      const { data, rows } = cal.tap(op.name, "input").sample();
-      q = quantizeLayerNorm({ name: op.name, gamma: op.gamma, beta: op.beta, eps: op.eps, calibrationInput: data, rows, dim: op.dim, inputExponent });
+      q = cache.get(`layernorm:${op.name}:${inputExponent ?? "ptf"}`, () => {
+        const { data, rows } = cal.tap(op.name, "input").sample();
+        return quantizeLayerNorm({ name: op.name, gamma: op.gamma, beta: op.beta, eps: op.eps, calibrationInput: data, rows, dim: op.dim, inputExponent });
+      });
       layerNorms.set(op.name, q);
     }
     return q;
@@ -131,18 +156,22 @@ export function quantizeGraph(
     switch (op.kind) {
       case "linear": {
         const isInput = op.inputs[0] === graph.input;
-        const folded = isInput ? foldNormalization(op.weight, op.bias, op.inF, op.outF, patchArea, mean, std) : null;
-        const sample = cal.tap(op.name, "input").sample().data;
-        const layer = quantizeLinear({
-          name: op.name,
-          weight: folded?.weight ?? op.weight,
-          bias: folded?.bias ?? op.bias ?? new Float32Array(op.outF),
-          inFeatures: op.inF,
-          outFeatures: op.outF,
-          calibration: isInput ? denormalizeRows(sample, op.inF, patchArea, mean, std) : sample,
-          weightBits: s.wBits,
-          inputExponent: uniform(op.inputs[0]),
-          outputBits: op.output === graph.output ? 32 : 8,
+        const weightBits = weightBitsOf(s, op.name);
+        const inputExponent = uniform(op.inputs[0]);
+        const layer = cache.get(`linear:${op.name}:${weightBits}:${inputExponent}`, () => {
+          const folded = isInput ? foldNormalization(op.weight, op.bias, op.inF, op.outF, patchArea, mean, std) : null;
+          const sample = cal.tap(op.name, "input").sample().data;
+          return quantizeLinear({
+            name: op.name,
+            weight: folded?.weight ?? op.weight,
+            bias: folded?.bias ?? op.bias ?? new Float32Array(op.outF),
+            inFeatures: op.inF,
+            outFeatures: op.outF,
+            calibration: isInput ? denormalizeRows(sample, op.inF, patchArea, mean, std) : sample,
+            weightBits,
+            inputExponent,
+            outputBits: op.output === graph.output ? 32 : 8,
+          });
         });
         produce(op.output, perChannel(layer.output.exponent, op.outF), layer.output.bits);
         ops.push({ kind: "linear", name: op.name, inputs: op.inputs, output: op.output, rows: op.rows, layer });
@@ -159,11 +188,13 @@ export function quantizeGraph(
       }
       case "attn_scores": {
         const head = op.name.replace(/\.scores$/, "");
-        const { data } = cal.tap(head, "output").sample();
-        const params = quantizeAttentionScores({
-          name: op.name, tokens: op.tokens, headDim: op.headDim, qExponent: uniform(op.inputs[0]), kExponent: uniform(op.inputs[1]),
-          scale: op.scale, calibration: data,
-        });
+        const qExponent = uniform(op.inputs[0]);
+        const kExponent = uniform(op.inputs[1]);
+        const params = cache.get(`scores:${op.name}:${qExponent}:${kExponent}`, () =>
+          quantizeAttentionScores({
+            name: op.name, tokens: op.tokens, headDim: op.headDim, qExponent, kExponent, scale: op.scale, calibration: cal.tap(head, "output").sample().data,
+          }),
+        );
         produce(op.output, perChannel(params.scoreExponent, op.tokens));
         ops.push({ kind: "attn_scores", name: op.name, inputs: op.inputs, output: op.output, tokens: op.tokens, params });
         break;
@@ -171,7 +202,10 @@ export function quantizeGraph(
       case "softmax": {
         const scores = ops.find((o) => o.output === op.inputs[0]);
         if (scores?.kind !== "attn_scores") throw new Error(`quantize: ${op.name} does not read attention scores`);
-        const params = quantizeSoftmax({ name: op.name, attnBits: s.attnBits, scoreExponent: scores.params.scoreExponent, scoreResidual: scores.params.scaleResidual });
+        const { scoreExponent, scaleResidual } = scores.params;
+        const params = cache.get(`softmax:${op.name}:${s.attnBits}:${scoreExponent}:${scaleResidual}`, () =>
+          quantizeSoftmax({ name: op.name, attnBits: s.attnBits, scoreExponent, scoreResidual: scaleResidual }),
+        );
         produce(op.output, perChannel(0, op.cols), s.attnBits, false);
         ops.push({ kind: "softmax", name: op.name, inputs: op.inputs, output: op.output, rows: op.rows, cols: op.cols, params });
         break;
@@ -180,10 +214,12 @@ export function quantizeGraph(
         const head = op.name.replace(/\.values$/, "");
         // every head of a layer shares the exponent of the concatenation the projection reads
         const outputExponent = perTensorExponent(op.output, null);
-        const params = quantizeAttentionValues({
-          name: op.name, attnBits: s.attnBits, headDim: op.headDim, vExponent: uniform(op.inputs[1]),
-          calibration: cal.tap(`${head}.values`, "output").sample().data, outputExponent,
-        });
+        const vExponent = uniform(op.inputs[1]);
+        const params = cache.get(`values:${op.name}:${s.attnBits}:${vExponent}:${outputExponent}`, () =>
+          quantizeAttentionValues({
+            name: op.name, attnBits: s.attnBits, headDim: op.headDim, vExponent, calibration: cal.tap(`${head}.values`, "output").sample().data, outputExponent,
+          }),
+        );
         produce(op.output, perChannel(outputExponent, op.headDim));
         ops.push({ kind: "attn_values", name: op.name, inputs: op.inputs, output: op.output, tokens: op.tokens, params });
         break;
@@ -231,7 +267,7 @@ export function quantizeGraph(
   }
 
   function quantizeConstant(name: string, t: FloatTensor, cols: number): void {
-    quantizeConstantAt(name, t, activationExponent(t.constant!, ACT_BITS), cols);
+    quantizeConstantAt(name, t, cache.get(`constant:${name}`, () => activationExponent(t.constant!, ACT_BITS)), cols);
   }
   function quantizeConstantAt(name: string, t: FloatTensor, exponent: number, cols = t.cols): void {
     const data = Int8Array.from(t.constant!, (v) => quantizeReal(v, exponent, ACT_BITS));
@@ -242,7 +278,7 @@ export function quantizeGraph(
     format: QGRAPH_FORMAT,
     version: QGRAPH_VERSION,
     model: { name: ckpt.config.name, source: ckpt.config.source ?? ckpt.dir, numClasses: arch.num_classes },
-    settings: { method: s.method, scale: s.scale, wBits: s.wBits, aBits: s.aBits, attnBits: s.attnBits, patches: numPatches(arch) },
+    settings: { method: s.method, scale: s.scale, wBits: s.layerBits ? "mixed" : s.wBits, aBits: s.aBits, attnBits: s.attnBits, patches: numPatches(arch) },
     input: { name: INPUT_NAME, channels, height: imgSize, width: imgSize, resize },
     tensors,
     ops,

@@ -33,6 +33,17 @@ describe.skipIf(!HAS_SHARED_DATA)("quantizer commands on vit4mnist", () => {
     expect(statSync(join(dir, "dump", qkv.file)).size).toBe(17 * 192);
   });
 
+  it("quantize --mixed writes the chosen bit map into the QGraph", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "p2vit-mixed-cli-"));
+    const file = join(dir, "mixed.qgraph");
+    const q = await p2vit(["quantize", VIT4MNIST_DIR, MNIST_DIR, "--calib", "16", "--mixed", "--budget", "1.1", "--seed", "3", "--out", file]);
+    expect(q.exitCode, q.stderr).toBe(0);
+    expect(q.stderr).toMatch(/mixed: coarse: .*\n[\s\S]*mixed: fine: iteration 1\/8/);
+    expect(q.stdout).toMatch(/mixed precision at β 1\.1 \(8-bit: patch_embed\.proj, pre_logits\.fc, head, blocks\.\d\.(attn\.qkv, blocks\.\d\.attn\.proj|mlp\.fc1, blocks\.\d\.mlp\.fc2)\)/);
+    const run = await p2vit(["run", file, MNIST_DIR, "--calib", "16", "--limit", "20", "--json"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+  });
+
   it("test-quant --scale float reports no integer model", async () => {
     const r = await p2vit(["test-quant", VIT4MNIST_DIR, MNIST_DIR, "--quant", "--scale", "float", ...SMALL, "--json"]);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -44,6 +55,11 @@ describe.skipIf(!HAS_SHARED_DATA)("quantizer commands on vit4mnist", () => {
     [["quantize", VIT4MNIST_DIR, MNIST_DIR, "--scale", "float", "--out", "/tmp/x.qgraph"], /--scale float has no integer graph to write/],
     [["test-quant", VIT4MNIST_DIR, MNIST_DIR, "--quant", "--calib", "20000"], /calib|calibration/i],
     [["run", "/nonexistent.qgraph", MNIST_DIR], /nonexistent\.qgraph: cannot read/],
+    [["test-quant", VIT4MNIST_DIR, MNIST_DIR, "--quant", "--mixed", "--budget", "0.9"], /--budget: expected a number from 1 to 2 .*got 0\.9/],
+    [["quantize", VIT4MNIST_DIR, MNIST_DIR, "--mixed", "--budget", "2.5", "--out", "/tmp/x.qgraph"], /--budget: expected a number from 1 to 2 .*got 2\.5/],
+    [["test-quant", VIT4MNIST_DIR, MNIST_DIR, "--quant", "--budget", "1.2"], /--budget: only with --mixed/],
+    [["test-quant", VIT4MNIST_DIR, MNIST_DIR, "--quant", "--mixed", "--w-bits", "4"], /--w-bits: not with --mixed/],
+    [["test-quant", VIT4MNIST_DIR, MNIST_DIR, "--quant", "--mixed", "--scale", "float"], /--mixed needs power-of-two scales/],
   ])("refuses bad input: %j", async (args, message) => {
     const r = await p2vit(args as string[]);
     expect(r.exitCode).not.toBe(0);
