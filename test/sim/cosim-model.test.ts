@@ -15,8 +15,9 @@ import { REGRESS_CONFIGS, regressMatrix, runRegress, junitXml } from "../../src/
 import { compileGraph } from "../../src/compiler/graph.js";
 import { blockWord } from "../../src/compiler/layer.js";
 import { tensorWord } from "../../src/compiler/memory.js";
-import { deriveHw } from "../../src/hw/config.js";
+import { deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { ImageCosim, formatDivergence } from "../../src/sim/cosim-model.js";
+import { realSet } from "../images.js";
 import { CIFAR_DIR, CIFAR_MODEL_DIR, HAS_CIFAR, HAS_SHARED_DATA, MNIST_DIR, REPO, VIT4MNIST_DIR } from "../paths.js";
 
 const [A16, A8x16, A3x5, W4] = REGRESS_CONFIGS;
@@ -57,6 +58,16 @@ describe("full-model co-simulation (Verilator)", () => {
     expect(summary.images).toBe(100);
     expect(summary.correct).toBeGreaterThanOrEqual(95);
   }, 1_800_000);
+
+  it.skipIf(!HAS_SHARED_DATA)("runs a mixed-precision vit4mnist (int4 and int8 layers) bit-exact on a 16×16 dual-mode array", async () => {
+    // a quick search (population 10, 3 iterations) at β = 1.25: some blocks int8, the rest int4
+    const set = await realSet(VIT4MNIST_DIR, MNIST_DIR, 5, 40, 8, { budget: 1.25, seed: 1, population: 10, iterations: 3 });
+    const bits = new Set(set.graph.ops.flatMap((op) => (op.kind === "linear" ? [op.layer.weightBits] : [])));
+    expect(bits).toEqual(new Set([4, 8]));
+    const dual = parseAcceleratorConfig({ ...A16, name: "r16x16w4", weightBits: 4 });
+    const { results } = await runCosim({ name: "vit4mnist-mixed", graph: set.graph, images: set.images, labels: set.labels }, dual);
+    expectClean(results, "vit4mnist mixed");
+  }, 900_000);
 
   it.skipIf(!HAS_CIFAR)("runs vit-cifar10 on 20 CIFAR images bit-exact on 16×16, top-1 equal on every image", async () => {
     const subject = await loadSubject({ target: CIFAR_MODEL_DIR, data: CIFAR_DIR, images: 20, calib: 100 });
