@@ -6,7 +6,7 @@
  * shows the comparison can fail and names where.
  */
 import { execa } from "execa";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -87,7 +87,9 @@ describe("fault injection: the full-model comparison can fail", () => {
     // compiler is deterministic, so this program is the one the co-simulation compiles
     const program = compileGraph(s.graph, A3x5);
     const at = blockWord(program, "blocks.1.mlp.fc1 weights") * deriveHw(A3x5).busBytes;
-    const { results, cosim } = await runCosim(s, A3x5, { corrupt: (image) => void (image[at] ^= 0x5a) });
+    const dir = mkdtempSync(join(tmpdir(), "p2vit-trace-"));
+    const trace = join(dir, "mismatch.fst");
+    const { results, cosim } = await runCosim(s, A3x5, { corrupt: (image) => void (image[at] ^= 0x5a), trace, traceMargin: 200 });
     const d = results[0].divergence!;
     expect(d, "a corrupted weight must be caught").not.toBeNull();
     expect(d.run).toBe("rtl");
@@ -100,6 +102,11 @@ describe("fault injection: the full-model comparison can fail", () => {
     const word = tensorWord(cosim.program, d.tensor, d.coords[0], d.coords[1]);
     expect(word).toBeGreaterThanOrEqual(cosim.program.dataWord);
     expect(t.rows).toBeGreaterThan(d.coords[0]);
+    // the waveform around the instruction that wrote it
+    expect(d.trace).toMatchObject({ file: trace });
+    expect(d.trace!.to - d.trace!.from).toBeGreaterThan(400);
+    expect(statSync(trace).size).toBeGreaterThan(1000);
+    rmSync(dir, { recursive: true, force: true });
   }, 900_000);
 
   it("traps with a clear error on a corrupted opcode", async () => {
