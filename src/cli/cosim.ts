@@ -122,17 +122,29 @@ export function worstLayer(layers: LayerCycles[]): { layer: string; error: numbe
 export async function runCosim(
   subject: CosimSubject,
   cfg: AcceleratorConfig,
-  options: ModelCosimOptions & { keepGoing?: boolean; onImage?: (r: ImageCosim) => void } = {},
+  options: ModelCosimOptions & { keepGoing?: boolean; parallel?: number; onImage?: (r: ImageCosim) => void } = {},
 ): Promise<{ summary: CosimSummary; results: ImageCosim[]; cosim: ModelCosim }> {
   const cosim = await ModelCosim.create(subject.graph, cfg, options);
-  const results: ImageCosim[] = [];
   const t0 = performance.now();
-  for (const [i, pixels] of subject.images.entries()) {
-    const r = await cosim.runImage(pixels, i, subject.labels[i]);
-    results.push(r);
-    options.onImage?.(r);
-    if (!r.pass && !options.keepGoing) break;
-  }
+  // two simulator processes side by side: the golden model and the ISA simulator of one image run
+  // while the RTL of the other does
+  const done: ImageCosim[] = [];
+  let next = 0;
+  let stop = false;
+  const worker = async () => {
+    while (!stop && next < subject.images.length) {
+      const i = next++;
+      const r = await cosim.runImage(subject.images[i], i, subject.labels[i]);
+      done.push(r);
+      options.onImage?.(r);
+      if (!r.pass && !options.keepGoing) stop = true;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.parallel ?? 2, subject.images.length) }, worker));
+  const ordered = done.sort((a, b) => a.index - b.index);
+  // without keepGoing, the run ends at the first image that failed
+  const firstFail = ordered.findIndex((r) => !r.pass);
+  const results = firstFail >= 0 && !options.keepGoing ? ordered.slice(0, firstFail + 1) : ordered;
   const seconds = (performance.now() - t0) / 1000;
   const macs = [...cosim.program.macs.values()].reduce((a, b) => a + b, 0);
   const cycles = results.reduce((a, r) => a + r.cycles, 0) / results.length;
