@@ -7,17 +7,15 @@
  */
 import { join } from "node:path";
 import { CosimSubject, loadSubject, runCosim } from "../cli/cosim.js";
-import { SHARED_DATA } from "../cli/regress.js";
+import { REGRESS_CONFIGS, SHARED_DATA } from "../cli/regress.js";
 import { renderRtl } from "../generator/rtl.js";
 import { AcceleratorConfig, parseAcceleratorConfig } from "../hw/config.js";
 import { buildSimulator } from "../sim/verilator/build.js";
 
-/** Buffers for the small models: vit4mnist and vit-cifar10 fit with double buffering. */
-const BUFFERS = { xDepth: 64, wDepth: 1024, oDepth: 64, paramDepth: 64 };
-const CORES = { maxTokens: 80, maxDim: 128 };
+/** The regression's 16×16 (its simulator is likely cached) and the same buffers on 32×32. */
 const ARRAYS: AcceleratorConfig[] = [
-  parseAcceleratorConfig({ name: "b16x16", array: { rows: 16, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: CORES }),
-  parseAcceleratorConfig({ name: "b32x32", array: { rows: 32, cols: 32 }, busBits: 256, buffers: BUFFERS, cores: CORES }),
+  REGRESS_CONFIGS[0],
+  parseAcceleratorConfig({ ...REGRESS_CONFIGS[0], name: "r32x32", array: { rows: 32, cols: 32 }, busBits: 256 }),
 ];
 
 function arg(name: string, fallback: string): string {
