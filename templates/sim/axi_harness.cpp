@@ -10,6 +10,7 @@
 // Exit codes: 0 done, 2 trap, 3 cycle limit, 4 bad AXI transaction, 1 bad arguments.
 #include "Vp2vit_axi_top.h"
 #include "verilated.h"
+#include "memory_words.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -22,43 +23,6 @@
 namespace {
 
 constexpr int kBusBytes = int(sizeof(Vp2vit_axi_top::m_axi_mem_rdata));
-
-void putWord(IData& dst, const uint8_t* src, int n) {
-  dst = 0;
-  for (int i = 0; i < n && i < 4; i++) dst |= IData(src[i]) << (8 * i);
-}
-void putWord(QData& dst, const uint8_t* src, int n) {
-  dst = 0;
-  for (int i = 0; i < n && i < 8; i++) dst |= QData(src[i]) << (8 * i);
-}
-template <std::size_t W>
-void putWord(VlWide<W>& dst, const uint8_t* src, int n) {
-  for (std::size_t w = 0; w < W; w++) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-      int k = int(w) * 4 + i;
-      if (k < n) v |= uint32_t(src[k]) << (8 * i);
-    }
-    dst[w] = v;
-  }
-}
-void getWord(const IData& src, uint8_t* dst, int n) {
-  for (int i = 0; i < n && i < 4; i++) dst[i] = uint8_t(src >> (8 * i));
-}
-void getWord(const QData& src, uint8_t* dst, int n) {
-  for (int i = 0; i < n && i < 8; i++) dst[i] = uint8_t(src >> (8 * i));
-}
-template <std::size_t W>
-void getWord(const VlWide<W>& src, uint8_t* dst, int n) {
-  for (int k = 0; k < n && k < int(4 * W); k++) dst[k] = uint8_t(src[k / 4] >> (8 * (k % 4)));
-}
-
-std::string argValue(const char* name, const char* fallback) {
-  const char* v = Verilated::commandArgsPlusMatch(name);
-  std::string prefix = std::string("+") + name + "=";
-  if (v && std::strncmp(v, prefix.c_str(), prefix.size()) == 0) return std::string(v + prefix.size());
-  return fallback ? std::string(fallback) : std::string();
-}
 
 struct Due {
   uint64_t due;

@@ -14,6 +14,7 @@
 // A build with tracing (VM_TRACE) writes an FST waveform of the cycles trace-from … trace-to.
 #include "Vp2vit_top.h"
 #include "verilated.h"
+#include "memory_words.h"
 #if VM_TRACE
 #include "verilated_fst_c.h"
 #endif
@@ -30,43 +31,6 @@ namespace {
 
 // IData, QData or VlWide<N>: the bus width in bytes either way
 constexpr int kBusBytes = int(sizeof(Vp2vit_top::mem_rdata));
-
-void putWord(IData& dst, const uint8_t* src, int n) {
-  dst = 0;
-  for (int i = 0; i < n && i < 4; i++) dst |= IData(src[i]) << (8 * i);
-}
-void putWord(QData& dst, const uint8_t* src, int n) {
-  dst = 0;
-  for (int i = 0; i < n && i < 8; i++) dst |= QData(src[i]) << (8 * i);
-}
-template <std::size_t W>
-void putWord(VlWide<W>& dst, const uint8_t* src, int n) {
-  for (std::size_t w = 0; w < W; w++) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-      int k = int(w) * 4 + i;
-      if (k < n) v |= uint32_t(src[k]) << (8 * i);
-    }
-    dst[w] = v;
-  }
-}
-void getWord(const IData& src, uint8_t* dst, int n) {
-  for (int i = 0; i < n && i < 4; i++) dst[i] = uint8_t(src >> (8 * i));
-}
-void getWord(const QData& src, uint8_t* dst, int n) {
-  for (int i = 0; i < n && i < 8; i++) dst[i] = uint8_t(src >> (8 * i));
-}
-template <std::size_t W>
-void getWord(const VlWide<W>& src, uint8_t* dst, int n) {
-  for (int k = 0; k < n && k < int(4 * W); k++) dst[k] = uint8_t(src[k / 4] >> (8 * (k % 4)));
-}
-
-std::string argValue(const char* name, const char* fallback) {
-  const char* v = Verilated::commandArgsPlusMatch(name);
-  std::string prefix = std::string("+") + name + "=";
-  if (v && std::strncmp(v, prefix.c_str(), prefix.size()) == 0) return std::string(v + prefix.size());
-  return fallback ? std::string(fallback) : std::string();
-}
 
 struct Pending {
   uint64_t due;

@@ -19,6 +19,7 @@ import { firstMismatch } from "../../src/sim/compare.js";
 import { linearGolden } from "../../src/sim/golden/linear.js";
 import { seededRandom } from "../../src/util/random.js";
 import { TINY_CORES } from "../configs.js";
+import { HARNESS_HEADER } from "../../src/sim/verilator/build.js";
 
 const CFG = parseAcceleratorConfig({ name: "axi-small", array: { rows: 4, cols: 4 }, busBits: 32, buffers: { xDepth: 32, wDepth: 512, oDepth: 16, paramDepth: 16 }, cores: TINY_CORES });
 // above 4 GB, so BASE_HI matters (the default part's AXI address is 40 bits)
@@ -46,6 +47,7 @@ beforeAll(async () => {
   const out = join(dir, "export");
   await exportFpga({ rtlDir: join(dir, "rtl"), target: "vivado", out });
   copyFileSync(join(TEMPLATE_DIR, "..", "sim", "axi_harness.cpp"), join(out, "axi_harness.cpp"));
+  copyFileSync(HARNESS_HEADER, join(out, "memory_words.h"));
   const sources = readFileSync(join(out, "filelist.f"), "utf8").trim().split("\n");
   const r = await execa("verilator", [
     "--cc", "--exe", "--build", "-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style",

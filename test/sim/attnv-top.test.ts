@@ -18,8 +18,8 @@ import { LOG2_FRAC_BITS, LOG2_ZERO_CODE } from "../../src/sim/golden/attention.j
 import { runIsa } from "../../src/sim/isa-sim.js";
 import { buildSimulator } from "../../src/sim/verilator/build.js";
 import { DEFAULT_MEMORY, MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
-import { seededRandom } from "../../src/util/random.js";
 import { TINY_CORES } from "../configs.js";
+import { StimulusRng } from "../../src/sim/verilator/unit.js";
 
 const small = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
 const config = (name: string, cols: number, busBits: number, attnvLanes: number): AcceleratorConfig =>
@@ -32,21 +32,8 @@ interface Head {
   pad: number;
 }
 
-class Rng {
-  private readonly next: () => number;
-  constructor(seed: number) {
-    this.next = seededRandom(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(0, xs.length - 1)];
-  }
-}
-
 /** A codes row: small codes often, each raised until Σ 2^−code ≤ 2 (so |Σ| ≤ 2^22 for any V), or all 15. */
-function codesRow(rng: Rng, n: number): number[] {
+function codesRow(rng: StimulusRng, n: number): number[] {
   const kind = rng.int(0, 9);
   if (kind === 0) return new Array<number>(n).fill(LOG2_ZERO_CODE);
   let budget = 2;
@@ -59,7 +46,7 @@ function codesRow(rng: Rng, n: number): number[] {
 }
 
 /** A shift: the range's ends, 0, or near F = 14 where outputs are not all saturated. */
-function pickShift(rng: Rng): number {
+function pickShift(rng: StimulusRng): number {
   return rng.int(0, 3) === 0 ? rng.pick([SHIFT_MIN, 0, SHIFT_MAX]) : rng.int(LOG2_FRAC_BITS - 6, LOG2_FRAC_BITS + 6);
 }
 
@@ -68,7 +55,7 @@ function makeImage(cfg: AcceleratorConfig, heads: Head[], seed: number): Uint8Ar
   const hw = deriveHw(cfg);
   const C = cfg.array.cols;
   const wpi = hw.wordsPerInstruction;
-  const rng = new Rng(seed);
+  const rng = new StimulusRng(seed);
   let word = (heads.length + 1) * wpi;
   const alloc = (rows: number, stride: number) => {
     const at = word;

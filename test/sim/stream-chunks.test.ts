@@ -18,7 +18,7 @@ import { runIsa } from "../../src/sim/isa-sim.js";
 import { MAX_LN_EPS_TERM, MAX_LN_MULTIPLIER, MAX_LN_SHIFT, MAX_PTF_K } from "../../src/sim/golden/layernorm.js";
 import { buildSimulator } from "../../src/sim/verilator/build.js";
 import { MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
-import { seededRandom } from "../../src/util/random.js";
+import { StimulusRng } from "../../src/sim/verilator/unit.js";
 
 const SMALL = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
 const CONFIGS = {
@@ -36,29 +36,12 @@ function simulator(cfg: AcceleratorConfig): Promise<string> {
   return binaries.get(cfg)!;
 }
 
-class Rng {
-  private next: () => number;
-  constructor(seed: number) {
-    this.next = seededRandom(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(0, xs.length - 1)];
-  }
-  /** int8, the extremes a quarter of the time */
-  int8(): number {
-    return this.next() < 0.25 ? this.pick([-128, 127]) : this.int(-128, 127);
-  }
-}
-
 /** A memory image: the program from word 0, random bytes after it; `alloc` hands out data words. */
 class Image {
   readonly hw;
   readonly bytes: Uint8Array;
   private free: number;
-  constructor(readonly cfg: AcceleratorConfig, readonly rng: Rng, words: number) {
+  constructor(readonly cfg: AcceleratorConfig, readonly rng: StimulusRng, words: number) {
     this.hw = deriveHw(cfg);
     this.bytes = Uint8Array.from({ length: words * this.hw.busBytes }, () => rng.int(0, 255));
     this.free = 16 * this.hw.wordsPerInstruction;
@@ -102,7 +85,7 @@ class Image {
   }
 }
 
-function randomRows(rng: Rng, rows: number, cols: number): number[][] {
+function randomRows(rng: StimulusRng, rows: number, cols: number): number[][] {
   return Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.int8()));
 }
 
@@ -186,7 +169,7 @@ const CASES: Case[] = [
 describe("streaming chunks in the top (Verilator) against the ISA simulator", () => {
   it.each(CASES.map(([what, c, make], i) => [what, c, make, i] as const))("%s (%s)", async (_what, c, make, i) => {
     const cfg = CONFIGS[c];
-    const img = new Image(cfg, new Rng(4100 + i), 3000);
+    const img = new Image(cfg, new StimulusRng(4100 + i), 3000);
     img.program(make(img));
     const { expected, got } = await run(cfg, img);
     expect(firstDifference(expected, got, img.hw.busBytes)).toBeNull();
@@ -194,7 +177,7 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
 
   it("is exact with read latency 1-5 and refused requests (C = 5, two memory words per vector word)", async () => {
     const cfg = CONFIGS.c5;
-    const img = new Image(cfg, new Rng(4200), 3000);
+    const img = new Image(cfg, new StimulusRng(4200), 3000);
     img.program([layernorm(img, 2, 30), softmax(img, 2, 33, "UNIFORM"), add(img, 2, 11, false), lut(img, 2, 9)]);
     for (const [latency, seed] of [[1, 3], [5, 4]]) {
       const { expected, got } = await run(cfg, img, { latency, stallPercent: 20, seed });
@@ -207,7 +190,7 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
     const latency = 2;
     // an instruction's chunk time: the program with it, less the same program with a SYNC (fetch and decode) in its place
     const cyclesOf = async (make: (img: Image) => Instruction) => {
-      const img = new Image(cfg, new Rng(4400), 3000);
+      const img = new Image(cfg, new StimulusRng(4400), 3000);
       const insn = make(img);
       img.program([insn]);
       const withInsn = (await runSimulator(await simulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
@@ -227,7 +210,7 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
 
   it("sees a changed parameter: the top byte of one LayerNorm bias and one table entry in use", async () => {
     const cfg = CONFIGS.c16;
-    const img = new Image(cfg, new Rng(4300), 3000);
+    const img = new Image(cfg, new StimulusRng(4300), 3000);
     const ln = layernorm(img, 1, 24) as Extract<Instruction, { op: "LAYERNORM" }>;
     const lt = lut(img, 1, 16) as Extract<Instruction, { op: "LUT" }>;
     img.program([ln, lt]);

@@ -3,7 +3,8 @@
  * the Verilator version, so each config is compiled once per machine.
  */
 import { execa } from "execa";
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RtlFile, RtlManifest, TEMPLATE_DIR, TOP_MODULE } from "../../generator/rtl.js";
 import { writeDirAtomic } from "../../util/atomic.js";
@@ -11,6 +12,8 @@ import { P2vitError } from "../../util/errors.js";
 import { toolVersion } from "../../util/tools.js";
 
 export const HARNESS_SOURCE = join(TEMPLATE_DIR, "..", "sim", "harness.cpp");
+/** The header both harnesses include: bus words to bytes, plusargs. */
+export const HARNESS_HEADER = join(TEMPLATE_DIR, "..", "sim", "memory_words.h");
 export const SIM_BINARY = "Vsim";
 
 export function defaultCacheDir(): string {
@@ -28,13 +31,20 @@ export async function verilatorVersion(): Promise<string> {
   return v;
 }
 
+/** The harness is part of the binary: a changed harness is a new build. */
+function harnessHash(): string {
+  const h = createHash("sha256");
+  for (const f of [HARNESS_SOURCE, HARNESS_HEADER]) h.update(readFileSync(f));
+  return h.digest("hex").slice(0, 8);
+}
+
 /**
  * Returns the path of the simulator binary for these RTL files, building it if not cached. `trace`
  * builds a second binary that can write FST waveforms (slower: only for looking at a mismatch).
  */
 export async function buildSimulator(files: RtlFile[], manifest: RtlManifest, cacheDir = defaultCacheDir(), trace = false): Promise<string> {
   const version = await verilatorVersion();
-  const key = `${manifest.contentHash}-${version.replace(/[^0-9.]/g, "").slice(0, 12)}${trace ? "-fst" : ""}`;
+  const key = `${manifest.contentHash}-${harnessHash()}-${version.replace(/[^0-9.]/g, "").slice(0, 12)}${trace ? "-fst" : ""}`;
   const dir = join(cacheDir, key);
   const binary = join(dir, SIM_BINARY);
   if (existsSync(binary)) return binary;
@@ -42,6 +52,7 @@ export async function buildSimulator(files: RtlFile[], manifest: RtlManifest, ca
   await writeDirAtomic(dir, async (tmp) => {
     for (const f of files) writeFileSync(join(tmp, f.name), f.text);
     copyFileSync(HARNESS_SOURCE, join(tmp, "harness.cpp"));
+    copyFileSync(HARNESS_HEADER, join(tmp, "memory_words.h"));
     const args = [
       "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
       "-Wno-fatal", "-Wno-lint", "-Wno-style", ...(trace ? ["--trace-fst"] : []),
