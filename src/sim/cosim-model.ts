@@ -104,10 +104,10 @@ export class ModelCosim {
     const rtlSeconds = (performance.now() - t0) / 1000;
     const isa = compareStored(this.graph, this.program, isaMemory, golden);
     const got = compareStored(this.graph, this.program, rtl.memory, golden);
-    let divergence: Divergence | null = null;
-    if (got.mismatch) divergence = await this.describe("rtl", got.mismatch, image);
-    else if (isa.mismatch) divergence = await this.describe("isa", isa.mismatch, image);
     const insnEnds = rtl.insnEnds!;
+    let divergence: Divergence | null = null;
+    if (got.mismatch) divergence = await this.describe("rtl", got.mismatch, image, insnEnds);
+    else if (isa.mismatch) divergence = await this.describe("isa", isa.mismatch, image, insnEnds);
     return {
       index,
       label,
@@ -127,7 +127,7 @@ export class ModelCosim {
   layerCycles(insnEnds: number[]): LayerCycles[] {
     const out = new Map<string, LayerCycles>();
     this.program.instructions.forEach((e, i) => {
-      const span = (ends: number[]) => (ends[i] ?? ends[ends.length - 1]) - (i === 0 ? 0 : ends[i - 1] ?? ends[ends.length - 1]);
+      const span = (ends: number[]) => ends[i] - (i === 0 ? 0 : ends[i - 1]);
       // HALT belongs to no layer
       const layer = e.layer || "(halt)";
       const entry = out.get(layer) ?? { layer, measured: 0, predicted: 0 };
@@ -138,7 +138,7 @@ export class ModelCosim {
     return [...out.values()];
   }
 
-  private async describe(run: "rtl" | "isa", m: Mismatch & { layer: string }, image: Uint8Array): Promise<Divergence> {
+  private async describe(run: "rtl" | "isa", m: Mismatch & { layer: string }, image: Uint8Array, insnEnds: number[]): Promise<Divergence> {
     const t = this.graph.tensors.find((x) => x.name === m.tensor)!;
     const [row, col] = m.coords.length === 2 ? m.coords : [Math.floor(m.index / t.cols), m.index % t.cols];
     const word = tensorWord(this.program, m.tensor, row, col);
@@ -149,7 +149,7 @@ export class ModelCosim {
       instruction,
       instructionText: instruction >= 0 ? formatInstruction(this.program.instructions[instruction].insn) : "(no instruction writes it)",
     };
-    if (run === "rtl" && this.options.trace && instruction >= 0) d.trace = await this.traceAround(instruction, image);
+    if (run === "rtl" && this.options.trace && instruction >= 0) d.trace = await this.traceAround(instruction, image, insnEnds);
     return d;
   }
 
@@ -159,15 +159,13 @@ export class ModelCosim {
     return this.program.instructions.findIndex((e) => footprint(e.insn, cfg).writes.some((s) => s.space === "mem" && s.lo <= word && word < s.hi));
   }
 
-  private async traceAround(instruction: number, image: Uint8Array): Promise<{ file: string; from: number; to: number }> {
-    const cfg = this.program.config;
-    const { files, manifest } = renderRtl(cfg);
+  /** Reruns the image on a tracing build; the run is cycle for cycle the one whose log gave `insnEnds`. */
+  private async traceAround(instruction: number, image: Uint8Array, insnEnds: number[]): Promise<{ file: string; from: number; to: number }> {
+    const { files, manifest } = renderRtl(this.program.config);
     const binary = await buildSimulator(files, manifest, this.options.cacheDir, true);
     const margin = this.options.traceMargin ?? 2000;
-    const first = await runSimulator(binary, image, this.options.memory ?? DEFAULT_MEMORY, { insnLog: true });
-    const ends = first.insnEnds!;
-    const from = Math.max(0, (instruction > 0 ? ends[instruction - 1] : 0) - margin);
-    const to = (ends[instruction] ?? first.cycles) + margin;
+    const from = Math.max(0, (instruction > 0 ? insnEnds[instruction - 1] : 0) - margin);
+    const to = insnEnds[instruction] + margin;
     const file = this.options.trace!;
     await runSimulator(binary, image, this.options.memory ?? DEFAULT_MEMORY, { trace: { file, from, to } });
     return { file, from, to };
