@@ -150,13 +150,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: Vaxi +image=<file> +out=<file> +base=<addr> [+latency=N>=1] [+stall=0..90] [+seed=S]\n");
     return 1;
   }
-  FILE* f = std::fopen(imagePath.c_str(), "rb");
-  if (!f) return 1;
-  std::fseek(f, 0, SEEK_END);
-  mem.resize(size_t(std::ftell(f)));
-  std::fseek(f, 0, SEEK_SET);
-  if (!mem.empty() && std::fread(mem.data(), 1, mem.size(), f) != mem.size()) return 1;
-  std::fclose(f);
+  if (!readImage(imagePath, mem)) return 1;
   words = mem.size() / kBusBytes;
 
   top = new Vp2vit_axi_top{ctx};
@@ -182,9 +176,7 @@ int main(int argc, char** argv) {
   const bool irq = top->irq;
 
   top->final();
-  FILE* out = std::fopen(outPath.c_str(), "wb");
-  if (!out || std::fwrite(mem.data(), 1, mem.size(), out) != mem.size()) return 1;
-  std::fclose(out);
+  if (!writeImage(outPath, mem)) return 1;
   std::printf("{\"cycles\": %llu, \"axiCycles\": %llu, \"ident\": %u, \"base\": %llu, \"idleStatus\": %u, \"runningStatus\": %u, \"status\": %u, \"settledStatus\": %u, \"irq\": %d}\n",
               (unsigned long long)cycles, (unsigned long long)cycle, ident, (unsigned long long)baseBack, idle, running, status,
               settled, irq ? 1 : 0);

@@ -54,22 +54,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<uint8_t> mem;
-  {
-    FILE* f = std::fopen(imagePath.c_str(), "rb");
-    if (!f) {
-      std::fprintf(stderr, "cannot open memory image %s\n", imagePath.c_str());
-      return 1;
-    }
-    std::fseek(f, 0, SEEK_END);
-    long size = std::ftell(f);
-    std::fseek(f, 0, SEEK_SET);
-    mem.resize(size_t(size));
-    if (size > 0 && std::fread(mem.data(), 1, mem.size(), f) != mem.size()) {
-      std::fprintf(stderr, "cannot read memory image %s\n", imagePath.c_str());
-      return 1;
-    }
-    std::fclose(f);
-  }
+  if (!readImage(imagePath, mem)) return 1;
   const uint64_t words = mem.size() / kBusBytes;
 
   const std::string insnLogPath = argValue("insn-log", "");
@@ -169,12 +154,7 @@ int main(int argc, char** argv) {
 #if VM_TRACE
   if (trace) trace->close();
 #endif
-  FILE* out = std::fopen(outPath.c_str(), "wb");
-  if (!out || std::fwrite(mem.data(), 1, mem.size(), out) != mem.size()) {
-    std::fprintf(stderr, "cannot write %s\n", outPath.c_str());
-    return 1;
-  }
-  std::fclose(out);
+  if (!writeImage(outPath, mem)) return 1;
   std::printf("{\"cycles\": %llu, \"status\": %d}\n", (unsigned long long)cycle, status);
   delete top;
   delete ctx;

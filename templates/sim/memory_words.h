@@ -1,11 +1,13 @@
-// Memory words and plusargs shared by the Verilator harnesses (harness.cpp, axi_harness.cpp): a
-// bus word of any width (IData, QData or VlWide<N>) to and from little-endian bytes.
+// Memory words, image files and plusargs shared by the Verilator harnesses (harness.cpp,
+// axi_harness.cpp): a bus word of any width (IData, QData or VlWide<N>) to and from little-endian bytes.
 #pragma once
 #include "verilated.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 inline void putWord(IData& dst, const uint8_t* src, int n) {
   dst = 0;
@@ -43,4 +45,30 @@ inline std::string argValue(const char* name, const char* fallback) {
   std::string prefix = std::string("+") + name + "=";
   if (v && std::strncmp(v, prefix.c_str(), prefix.size()) == 0) return std::string(v + prefix.size());
   return fallback ? std::string(fallback) : std::string();
+}
+
+// Reads the whole memory image at `path` into `mem`; false (with the reason on stderr) when it cannot.
+inline bool readImage(const std::string& path, std::vector<uint8_t>& mem) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    std::fprintf(stderr, "cannot open memory image %s\n", path.c_str());
+    return false;
+  }
+  std::fseek(f, 0, SEEK_END);
+  const long size = std::ftell(f);
+  std::fseek(f, 0, SEEK_SET);
+  mem.resize(size < 0 ? 0 : size_t(size));
+  const bool ok = size >= 0 && (mem.empty() || std::fread(mem.data(), 1, mem.size(), f) == mem.size());
+  std::fclose(f);
+  if (!ok) std::fprintf(stderr, "cannot read memory image %s\n", path.c_str());
+  return ok;
+}
+
+// Writes the memory back to `path`; false (with the reason on stderr) when it cannot.
+inline bool writeImage(const std::string& path, const std::vector<uint8_t>& mem) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  bool ok = f && std::fwrite(mem.data(), 1, mem.size(), f) == mem.size();
+  if (f && std::fclose(f) != 0) ok = false;
+  if (!ok) std::fprintf(stderr, "cannot write %s\n", path.c_str());
+  return ok;
 }

@@ -41,8 +41,9 @@ describe.skipIf(!existsSync(mnistDir))("the real MNIST test set", () => {
     const some = loadMnist(mnistDir, { limit: 100 });
     expect(some.count).toBe(100);
     // Buffer comparison: vitest's deep equality is slow on arrays this long.
-    expect(Buffer.from(some.images).equals(all.images.subarray(0, 100 * 784))).toBe(true);
-    expect(Buffer.from(some.labels).equals(all.labels.subarray(0, 100))).toBe(true);
+    const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(bytes(some.images).equals(bytes(all.images.subarray(0, 100 * 784)))).toBe(true);
+    expect(bytes(some.labels).equals(bytes(all.labels.subarray(0, 100)))).toBe(true);
   });
 
   test("limit out of range", () => {

@@ -10,16 +10,13 @@
 import { describe, expect, it } from "vitest";
 import { SHIFT_MAX, SHIFT_MIN } from "../../src/arith.js";
 import { ATTNV_MODEL_LATENCY, ATTNV_READ_LATENCY_MAX, attnvChunkCycles } from "../../src/generator/attnv-chunk.js";
-import { renderRtl } from "../../src/generator/rtl.js";
 import { AcceleratorConfig, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { vectorsFor } from "../../src/hw/footprint.js";
-import { INSTRUCTION_BYTES, Instruction, encodeInstruction } from "../../src/hw/isa.js";
 import { LOG2_FRAC_BITS, LOG2_ZERO_CODE } from "../../src/sim/golden/attention.js";
-import { runIsa } from "../../src/sim/isa-sim.js";
-import { buildSimulator } from "../../src/sim/verilator/build.js";
 import { DEFAULT_MEMORY, MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
 import { TINY_CORES } from "../configs.js";
 import { StimulusRng } from "../../src/sim/verilator/unit.js";
+import { MemoryImage, firstDifference, runRtlAndIsa, topSimulator } from "./memory-image.js";
 
 const small = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
 const config = (name: string, cols: number, busBits: number, attnvLanes: number): AcceleratorConfig =>
@@ -53,66 +50,37 @@ function pickShift(rng: StimulusRng): number {
 /** A program of one ATTNV per head, then HALT, and its data, in an image of random bytes. */
 function makeImage(cfg: AcceleratorConfig, heads: Head[], seed: number): Uint8Array {
   const hw = deriveHw(cfg);
-  const C = cfg.array.cols;
-  const wpi = hw.wordsPerInstruction;
+  const rowWords = (n: number) => vectorsFor(n, cfg.array.cols) * hw.wordsPerVector;
+  const strides = heads.map((h) => ({ s: rowWords(h.tokens) + h.pad, v: rowWords(h.headDim) + h.pad, d: rowWords(h.headDim) + h.pad + 1 }));
+  const dataWords = heads.reduce((n, h, i) => n + Math.max(1, h.tokens) * (strides[i].s + strides[i].v + strides[i].d), 0);
+  const programSlots = heads.length + 1;
   const rng = new StimulusRng(seed);
-  let word = (heads.length + 1) * wpi;
-  const alloc = (rows: number, stride: number) => {
-    const at = word;
-    word += rows * stride;
-    return at;
-  };
-  const placed = heads.map((h) => {
-    const sstride = vectorsFor(h.tokens, C) * hw.wordsPerVector + h.pad;
-    const vstride = vectorsFor(h.headDim, C) * hw.wordsPerVector + h.pad;
-    const dstride = vectorsFor(h.headDim, C) * hw.wordsPerVector + h.pad + 1;
-    return { h, sstride, vstride, dstride, src: alloc(h.tokens, sstride), v: alloc(h.tokens, vstride), dst: alloc(h.tokens, dstride) };
+  const image = new MemoryImage(cfg, { programSlots, words: programSlots * hw.wordsPerInstruction + dataWords + 4, rng });
+  const placed = heads.map((h, i) => {
+    const { s: sstride, v: vstride, d: dstride } = strides[i];
+    return { h, sstride, vstride, dstride, src: image.alloc(h.tokens, sstride), v: image.alloc(h.tokens, vstride), dst: image.alloc(h.tokens, dstride) };
   });
-  const image = Uint8Array.from({ length: (word + 4) * hw.busBytes }, () => rng.int(0, 255));
-  const insns: Instruction[] = placed.map((p) => ({
+  image.program(placed.map((p) => ({
     op: "ATTNV", rows: p.h.tokens, cols: p.h.headDim, src: p.src, dst: p.dst, sstride: p.sstride, dstride: p.dstride,
     v: p.v, vstride: p.vstride, shift: pickShift(rng),
-  }));
-  insns.push({ op: "HALT" });
-  insns.forEach((insn, i) => {
-    const slot = i * wpi * hw.busBytes;
-    image.fill(0, slot, slot + wpi * hw.busBytes);
-    image.set(encodeInstruction(insn).subarray(0, Math.min(INSTRUCTION_BYTES, wpi * hw.busBytes)), slot);
-  });
-  // a row's bytes, C to a vector word, each vector word WPV memory words
-  const setRow = (word: number, bytes: number[]) =>
-    bytes.forEach((b, i) => (image[(word + Math.floor(i / C) * hw.wordsPerVector) * hw.busBytes + (i % C)] = b));
+  })));
   for (const p of placed) {
     const n = p.h.tokens;
-    for (let t = 0; t < n; t++) setRow(p.src + t * p.sstride, codesRow(rng, n));
+    for (let t = 0; t < n; t++) image.putRow(p.src + t * p.sstride, codesRow(rng, n));
     // V bytes are the image's random bytes, with rows of extremes now and then
     for (let j = 0; j < n; j++) {
       const extreme = rng.int(0, 4);
-      if (extreme < 2) setRow(p.v + j * p.vstride, new Array<number>(p.h.headDim).fill(extreme === 0 ? 0x80 : 0x7f));
+      if (extreme < 2) image.putRow(p.v + j * p.vstride, new Array<number>(p.h.headDim).fill(extreme === 0 ? 0x80 : 0x7f));
     }
   }
-  return image;
-}
-
-/** The index and values of the first differing byte, or null. */
-function firstDiff(got: Uint8Array, want: Uint8Array): string | null {
-  if (got.length !== want.length) return `length ${got.length} ≠ ${want.length}`;
-  const i = got.findIndex((b, k) => b !== want[k]);
-  return i < 0 ? null : `byte ${i}: RTL ${got[i]}, ISA ${want[i]}`;
-}
-
-async function simulator(cfg: AcceleratorConfig): Promise<string> {
-  const { files, manifest } = renderRtl(cfg);
-  return buildSimulator(files, manifest);
+  return image.bytes;
 }
 
 async function runBoth(cfg: AcceleratorConfig, heads: Head[], seed: number, memory: MemoryModel) {
-  const binary = await simulator(cfg);
   const image = makeImage(cfg, heads, seed);
-  const want = image.slice();
-  runIsa(cfg, want);
-  const got = await runSimulator(binary, image, memory, 5_000_000);
-  return { diff: firstDiff(got.memory, want), cycles: got.cycles, changed: firstDiff(image, want) !== null };
+  const { rtl, isa } = await runRtlAndIsa(cfg, image, memory, 5_000_000);
+  const busBytes = deriveHw(cfg).busBytes;
+  return { diff: firstDifference(rtl, isa, busBytes), changed: firstDifference(image, isa, busBytes) !== null };
 }
 
 const CASES: { cfg: AcceleratorConfig; heads: Head[]; memory: MemoryModel }[] = [
@@ -148,7 +116,7 @@ describe("the ATTNV chunk's busy time (Verilator)", () => {
 
   // a program with one ATTNV, less the same program with an ATTNV of 0 rows (fetch, decode and HALT alike)
   it.each(CASES.map((c) => [c.cfg.name, c] as const))("%s: is attnvChunkCycles at memory latencies 1 … max", async (_name, { cfg, heads }) => {
-    const binary = await simulator(cfg);
+    const binary = await topSimulator(cfg);
     for (let latency = 1; latency <= ATTNV_READ_LATENCY_MAX; latency++) {
       const memory = { latency, stallPercent: 0, seed: 1 };
       for (const h of heads.slice(1)) {

@@ -8,17 +8,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { ALIGN_MAX } from "../../src/generator/elementwise.js";
-import { renderRtl } from "../../src/generator/rtl.js";
 import { streamChunkCycles } from "../../src/generator/stream-chunks.js";
-import { AcceleratorConfig, deriveHw, parseAcceleratorConfig } from "../../src/hw/config.js";
-import { LN_PARAM_PLANES, LUT_ENTRIES, vectorsFor } from "../../src/hw/footprint.js";
-import { Instruction, encodeInstruction } from "../../src/hw/isa.js";
+import { AcceleratorConfig, parseAcceleratorConfig } from "../../src/hw/config.js";
+import { LN_PARAM_PLANES, LUT_ENTRIES } from "../../src/hw/footprint.js";
+import { Instruction } from "../../src/hw/isa.js";
 import { quantizeSoftmax } from "../../src/quant/ops/attention.js";
 import { runIsa } from "../../src/sim/isa-sim.js";
 import { MAX_LN_EPS_TERM, MAX_LN_MULTIPLIER, MAX_LN_SHIFT, MAX_PTF_K } from "../../src/sim/golden/layernorm.js";
-import { buildSimulator } from "../../src/sim/verilator/build.js";
-import { MemoryModel, runSimulator } from "../../src/sim/verilator/run.js";
+import { runSimulator } from "../../src/sim/verilator/run.js";
 import { StimulusRng } from "../../src/sim/verilator/unit.js";
+import { MemoryImage, firstDifference, runRtlAndIsa, topSimulator } from "./memory-image.js";
 
 const SMALL = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
 const CONFIGS = {
@@ -27,53 +26,10 @@ const CONFIGS = {
   c12: parseAcceleratorConfig({ name: "s12", array: { rows: 2, cols: 12 }, busBits: 64, buffers: SMALL, cores: { layernormLanes: 8, softmaxLanes: 8, attnvLanes: 1, eltwiseLanes: 8, maxTokens: 48, maxDim: 96 } }),
 };
 
-const binaries = new Map<AcceleratorConfig, Promise<string>>();
-function simulator(cfg: AcceleratorConfig): Promise<string> {
-  if (!binaries.has(cfg)) {
-    const { files, manifest } = renderRtl(cfg);
-    binaries.set(cfg, buildSimulator(files, manifest));
-  }
-  return binaries.get(cfg)!;
-}
-
-/** A memory image: the program from word 0, random bytes after it; `alloc` hands out data words. */
-class Image {
-  readonly hw;
-  readonly bytes: Uint8Array;
-  private free: number;
-  constructor(readonly cfg: AcceleratorConfig, readonly rng: StimulusRng, words: number) {
-    this.hw = deriveHw(cfg);
-    this.bytes = Uint8Array.from({ length: words * this.hw.busBytes }, () => rng.int(0, 255));
-    this.free = 16 * this.hw.wordsPerInstruction;
-  }
-  program(insns: Instruction[]): void {
-    const all = [...insns, { op: "HALT" } as Instruction];
-    const slot = this.hw.wordsPerInstruction * this.hw.busBytes;
-    if (all.length * this.hw.wordsPerInstruction > 16 * this.hw.wordsPerInstruction) throw new Error("program too long");
-    all.forEach((insn, i) => {
-      this.bytes.fill(0, i * slot, (i + 1) * slot);
-      this.bytes.set(encodeInstruction(insn), i * slot);
-    });
-  }
-  /** `rows` rows of `stride` memory words each (at least a row of `cols` bytes). */
-  alloc(rows: number, stride: number): number {
-    const at = this.free;
-    this.free += Math.max(1, rows) * stride + 3; // a gap of random words between blocks
-    if (this.free * this.hw.busBytes > this.bytes.length) throw new Error("image too small");
-    return at;
-  }
-  rowWords(cols: number): number {
-    return vectorsFor(cols, this.cfg.array.cols) * this.hw.wordsPerVector;
-  }
-  /** Writes rows of `cols` values as vector words (bytes past cols keep their random values). */
-  put(word: number, stride: number, rows: number[][]): void {
-    const C = this.cfg.array.cols;
-    rows.forEach((row, r) => {
-      row.forEach((v, c) => {
-        const at = (word + r * stride + Math.floor(c / C) * this.hw.wordsPerVector) * this.hw.busBytes + (c % C);
-        this.bytes[at] = v & 0xff;
-      });
-    });
+/** A memory image of random bytes with the program in its first 16 slots; `rng` also draws the data. */
+class Image extends MemoryImage {
+  constructor(cfg: AcceleratorConfig, readonly rng: StimulusRng, words: number) {
+    super(cfg, { programSlots: 16, words, rng, gap: 3 });
   }
   /** A block of planes of `cols` values each, every plane ceil(cols / C) vector words, as the compiler lays them out. */
   planes(planes: number[][]): number {
@@ -139,19 +95,6 @@ function layernorm(img: Image, rows: number, cols: number): Instruction {
   return { op: "LAYERNORM", ...s, paddr: img.planes(planes), eps };
 }
 
-/** Runs the image on the RTL and on the ISA simulator; returns both memories and the RTL's cycles. */
-async function run(cfg: AcceleratorConfig, img: Image, memory?: MemoryModel) {
-  const expected = img.bytes.slice();
-  runIsa(cfg, expected);
-  const sim = await runSimulator(await simulator(cfg), img.bytes, memory);
-  return { expected, got: sim.memory, cycles: sim.cycles };
-}
-
-function firstDifference(a: Uint8Array, b: Uint8Array, busBytes: number): string | null {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `byte ${i} (word ${Math.floor(i / busBytes)}): RTL ${b[i]}, ISA ${a[i]}`;
-  return null;
-}
-
 type Case = [string, keyof typeof CONFIGS, (img: Image) => Instruction[]];
 const CASES: Case[] = [
   ["LUT 3×37 and a row of 300 (two segments)", "c16", (img) => [lut(img, 3, 37), lut(img, 1, 300)]],
@@ -171,8 +114,8 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
     const cfg = CONFIGS[c];
     const img = new Image(cfg, new StimulusRng(4100 + i), 3000);
     img.program(make(img));
-    const { expected, got } = await run(cfg, img);
-    expect(firstDifference(expected, got, img.hw.busBytes)).toBeNull();
+    const { rtl, isa } = await runRtlAndIsa(cfg, img.bytes);
+    expect(firstDifference(rtl, isa, img.hw.busBytes)).toBeNull();
   });
 
   it("is exact with read latency 1-5 and refused requests (C = 5, two memory words per vector word)", async () => {
@@ -180,8 +123,8 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
     const img = new Image(cfg, new StimulusRng(4200), 3000);
     img.program([layernorm(img, 2, 30), softmax(img, 2, 33, "UNIFORM"), add(img, 2, 11, false), lut(img, 2, 9)]);
     for (const [latency, seed] of [[1, 3], [5, 4]]) {
-      const { expected, got } = await run(cfg, img, { latency, stallPercent: 20, seed });
-      expect(firstDifference(expected, got, img.hw.busBytes), `latency ${latency}`).toBeNull();
+      const { rtl, isa } = await runRtlAndIsa(cfg, img.bytes, { latency, stallPercent: 20, seed });
+      expect(firstDifference(rtl, isa, img.hw.busBytes), `latency ${latency}`).toBeNull();
     }
   });
 
@@ -193,9 +136,9 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
       const img = new Image(cfg, new StimulusRng(4400), 3000);
       const insn = make(img);
       img.program([insn]);
-      const withInsn = (await runSimulator(await simulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
+      const withInsn = (await runSimulator(await topSimulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
       img.program([{ op: "SYNC", chunk: "LN" }]);
-      const withSync = (await runSimulator(await simulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
+      const withSync = (await runSimulator(await topSimulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
       return { measured: withInsn - withSync, model: streamChunkCycles(insn, cfg, latency) };
     };
     for (const make of [
@@ -230,9 +173,9 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
     img.bytes[biasByte(channel)] ^= 0x80;
     const x = (img.bytes[lt.src * busBytes] << 24) >> 24;
     img.bytes[lt.table * busBytes + x + 128] ^= 0x01;
-    const { expected, got } = await run(cfg, img);
-    expect(firstDifference(expected, got, busBytes)).toBeNull();
-    expect(lnOut(got)[channel]).not.toBe(lnOut(original)[channel]);
-    expect(got[lt.dst * busBytes]).not.toBe(original[lt.dst * busBytes]);
+    const { rtl, isa } = await runRtlAndIsa(cfg, img.bytes);
+    expect(firstDifference(rtl, isa, busBytes)).toBeNull();
+    expect(lnOut(rtl)[channel]).not.toBe(lnOut(original)[channel]);
+    expect(rtl[lt.dst * busBytes]).not.toBe(original[lt.dst * busBytes]);
   });
 });

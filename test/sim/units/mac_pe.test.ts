@@ -19,7 +19,7 @@ interface Step {
 
 /** An int8 step: x · w (x_hi, when the PE has it, must not matter). */
 function int8Step(x: number, w: number, rng: StimulusRng, dual: boolean): Step {
-  const mode = dual ? { w4: 0, x_hi: rng.int8() } : {};
+  const mode: Cycle = dual ? { w4: 0, x_hi: rng.int8() } : {};
   return { inputs: { ...mode, x, w }, sum: x * w, note: `int8 x=${x} w=${w}` };
 }
 
@@ -82,7 +82,7 @@ async function checkPe(accBits: number, dual: boolean): Promise<void> {
     const steps = dotProduct(kind, kind === 0 ? max : rng.int(1, Math.min(max, 40)), w4, dual, rng);
     for (const [k, step] of steps.entries()) {
       while (rng.chance(0.15)) {
-        const mode = dual ? { w4: rng.int(0, 1), x_hi: rng.int8() } : {};
+        const mode: Cycle = dual ? { w4: rng.int(0, 1), x_hi: rng.int8() } : {};
         cycles.push({ en: 0, first: rng.int(0, 1), ...mode, x: rng.int8(), w: rng.int8() });
         notes.push("en low");
         expectNow();
