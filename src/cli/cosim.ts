@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeProgram } from "../compiler/memory.js";
 import { renderRtl, writeRtlFiles } from "../generator/rtl.js";
-import { AcceleratorConfig } from "../hw/config.js";
+import { AcceleratorConfig, Dispatch } from "../hw/config.js";
 import { loadDataset } from "../quant/data/dataset.js";
 import type { InputSpec } from "../quant/data/decode.js";
 import { DEFAULT_SETTINGS } from "../quant/fakequant.js";
@@ -17,7 +17,7 @@ import { loadModel } from "../quant/presets.js";
 import type { QGraph } from "../quant/qgraph.js";
 import { loadQGraph } from "../quant/qgraph-io.js";
 import { SYNTHETIC_MODEL_NAME, syntheticCheckpoint, syntheticImages } from "../quant/synthetic.js";
-import { ImageCosim, LayerCycles, ModelCosim, ModelCosimOptions, formatDivergence } from "../sim/cosim-model.js";
+import { CYCLE_MODEL_NAME, ImageCosim, LayerCycles, ModelCosim, ModelCosimOptions, formatDivergence } from "../sim/cosim-model.js";
 import { writeDirAtomic } from "../util/atomic.js";
 import { P2vitError } from "../util/errors.js";
 import { formatProgramListing } from "./compile.js";
@@ -91,6 +91,8 @@ export interface CosimSummary {
   correct: number | null;
   cyclesPerImage: number;
   predictedCyclesPerImage: number;
+  /** The cycle model of the config's dispatch mode. */
+  cycleModel: (typeof CYCLE_MODEL_NAME)[Dispatch];
   /** PE utilization: useful MACs over rows·cols·cycles. */
   utilization: number;
   /** The largest |measured − predicted| / measured over the layers of the first image. */
@@ -163,6 +165,7 @@ export async function runCosim(
       correct: labelled.length ? labelled.filter((r) => r.rtlTop1 === r.label).length : null,
       cyclesPerImage: Math.round(cycles),
       predictedCyclesPerImage: results[0].predictedCycles,
+      cycleModel: CYCLE_MODEL_NAME[cfg.dispatch],
       utilization: macs / (cfg.array.rows * cfg.array.cols * cycles),
       worstLayerError: worstLayer(results[0].layers),
       layers: results[0].layers,
@@ -178,7 +181,7 @@ export function formatCosim(s: CosimSummary, results: ImageCosim[]): string {
   const lines = [
     `${s.model} on ${s.config} (${s.array}): ${s.bitExact}/${s.images} images bit-exact on every tensor, RTL top-1 = golden top-1 on ${s.top1Agree}/${s.images}` +
       (s.correct !== null ? `, ${s.correct}/${s.images} correct` : ""),
-    `cycles per image: ${s.cyclesPerImage.toLocaleString("en-US")} measured, ${s.predictedCyclesPerImage.toLocaleString("en-US")} predicted by the in-order cycle model; PE utilization ${pct(s.utilization)}`,
+    `cycles per image: ${s.cyclesPerImage.toLocaleString("en-US")} measured, ${s.predictedCyclesPerImage.toLocaleString("en-US")} predicted by the ${s.cycleModel} cycle model; PE utilization ${pct(s.utilization)}`,
   ];
   if (s.worstLayerError) lines.push(`worst layer against the model: ${s.worstLayerError.layer}, ${pct(s.worstLayerError.error)} off`);
   lines.push(`simulation: ${s.wallSecondsPerImage.toFixed(2)} s per image, ${Math.round(s.simulatedCyclesPerSecond).toLocaleString("en-US")} cycles/s`);

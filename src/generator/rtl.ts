@@ -11,6 +11,7 @@ import { AcceleratorConfig, canonicalJson } from "../hw/config.js";
 import { writeDirAtomic } from "../util/atomic.js";
 import { attnvChunkContext } from "./attnv-chunk.js";
 import { attnvContext } from "./attnv-core.js";
+import { dispatcherContext } from "./dispatcher.js";
 import { elementwiseContext } from "./elementwise.js";
 import { layerNormCoreContext } from "./layernorm-core.js";
 import { GENERATOR_VERSION, TemplateContext, templateContext } from "./params.js";
@@ -43,6 +44,8 @@ export const RTL_MODULES = [
   "eltwise_chunk",
   "softmax_chunk",
   "layernorm_chunk",
+  "sync_fifo",
+  "dispatcher",
   "p2vit_top",
 ] as const;
 export type RtlModule = (typeof RTL_MODULES)[number];
@@ -71,6 +74,9 @@ function moduleContext(name: RtlModule, cfg: AcceleratorConfig): object {
       return softmaxChunkContext(cfg);
     case "layernorm_chunk":
       return layerNormChunkContext(cfg);
+    case "dispatcher":
+    case "p2vit_top":
+      return dispatcherContext(cfg);
     default:
       return {};
   }

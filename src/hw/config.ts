@@ -48,7 +48,17 @@ export interface AcceleratorConfig {
   };
   /** Target clock, used by the reports (frames per second, GOPS). */
   clockMHz: number;
+  /**
+   * How the top runs the program. "inorder": one instruction at a time in program order (only a MATMUL
+   * drains behind the next fetches); the dependency fields are ignored. "queued": a dispatcher appends
+   * each instruction to its chunk's queue, the chunks run concurrently as the waits and signals allow,
+   * and an arbiter shares the memory port (docs/isa.md, "Chunks" and "Dependencies").
+   */
+  dispatch: Dispatch;
 }
+
+export const DISPATCH_MODES = ["inorder", "queued"] as const;
+export type Dispatch = (typeof DISPATCH_MODES)[number];
 
 export const DEFAULT_CONFIG: AcceleratorConfig = {
   name: "default",
@@ -62,6 +72,7 @@ export const DEFAULT_CONFIG: AcceleratorConfig = {
   // DeiT: 197 tokens, embedding up to 768 (Base)
   cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 64, eltwiseLanes: 16, maxTokens: 197, maxDim: 768 },
   clockMHz: 200,
+  dispatch: "inorder",
 };
 
 const BUS_WIDTHS = [32, 64, 128, 256, 512];
@@ -72,6 +83,7 @@ const MAX_DEPTH = 32768;
 const MAX_PARAM_DEPTH = 4096;
 const MAX_LANES = 128;
 // the golden kernels' limits bound the cores built for them
+const DISPATCH_HINT = "inorder: one instruction at a time; queued: per-chunk queues running concurrently as the dependency fields allow";
 const WEIGHT_BITS_HINT = "8: int8 weights; 4: dual-mode PEs that also run MATMULs with int4 weights (flag W4)";
 
 type Json = Record<string, unknown>;
@@ -118,6 +130,7 @@ export function parseAcceleratorConfig(raw: unknown, source = "accelerator confi
       maxDim: intIn(cores.maxDim ?? d.cores.maxDim, 1, MAX_DIM, at("cores.maxDim")),
     },
     clockMHz: positiveNumber(obj.clockMHz ?? d.clockMHz, at("clockMHz")),
+    dispatch: oneOf(obj.dispatch ?? d.dispatch, DISPATCH_MODES, at("dispatch"), DISPATCH_HINT),
   };
   checkAccumulator(config, at("accBits"));
   if (config.weightBits === 4 && config.array.cols < 2) {
@@ -229,9 +242,9 @@ function positiveNumber(v: unknown, what: string): number {
   return v;
 }
 
-function oneOf(v: unknown, allowed: number[], what: string, hint?: string): number {
-  if (typeof v !== "number" || !allowed.includes(v)) {
+function oneOf<T extends number | string>(v: unknown, allowed: readonly T[], what: string, hint?: string): T {
+  if (!allowed.includes(v as T)) {
     throw new P2vitError(`${what}: expected one of ${allowed.join(", ")}, got ${show(v)}${hint ? ` (${hint})` : ""}`);
   }
-  return v;
+  return v as T;
 }

@@ -13,6 +13,8 @@ import { INSTRUCTION_BITS } from "./config.js";
 export const CHUNKS = { LD: 1, MM: 2, ST: 3, LN: 4, SM: 5, AV: 6, EW: 7 } as const;
 export type Chunk = keyof typeof CHUNKS;
 export const CHUNK_NAMES = Object.keys(CHUNKS) as Chunk[];
+/** Instructions each chunk's queue holds beyond the one the chunk is running (the queued dispatcher's). */
+export const QUEUE_DEPTH = 8;
 
 export const OPCODES = {
   HALT: 0, LOAD: 1, STORE: 2, MATMUL: 3, SYNC: 4, LAYERNORM: 5, SOFTMAX: 6, ATTNV: 7, LUT: 8, ADD: 9,

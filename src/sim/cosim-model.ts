@@ -11,9 +11,10 @@ import { buildMemory, encodeProgram, imageInput, tensorWord } from "../compiler/
 import { renderRtl } from "../generator/rtl.js";
 import { AcceleratorConfig } from "../hw/config.js";
 import { footprint } from "../hw/footprint.js";
-import { formatInstruction } from "../hw/isa.js";
+import { CHUNK_NAMES, QUEUE_DEPTH, formatInstruction } from "../hw/isa.js";
 import type { QGraph } from "../quant/qgraph.js";
 import { Mismatch, formatMismatch } from "./compare.js";
+import { runCycleModel } from "./cycle-model.js";
 import { runGolden } from "./golden/model.js";
 import { inOrderEnds } from "./inorder-model.js";
 import { compareStored } from "./isa-check.js";
@@ -51,8 +52,12 @@ export interface ImageCosim {
   /** Wall time of the RTL simulation alone (the simulator process). */
   rtlSeconds: number;
   predictedCycles: number;
+  /** Per layer, measured against the in-order model; empty on a queued top, whose layers overlap. */
   layers: LayerCycles[];
 }
+
+/** The cycle model of each dispatch mode: its name, and its prediction per instruction or for the whole run. */
+export const CYCLE_MODEL_NAME = { inorder: "in-order", queued: "concurrent" } as const;
 
 export interface ModelCosimOptions {
   memory?: MemoryModel;
@@ -68,7 +73,9 @@ export interface ModelCosimOptions {
 /** A compiled graph and its simulator, ready to run images. */
 export class ModelCosim {
   private readonly encoded: Uint8Array;
+  /** In-order top: the cycle each instruction ends, from the in-order model. */
   private readonly predictedEnds: number[];
+  private readonly predictedCycles: number;
 
   private constructor(
     readonly graph: QGraph,
@@ -77,14 +84,18 @@ export class ModelCosim {
     private readonly options: ModelCosimOptions,
   ) {
     this.encoded = encodeProgram(program);
-    this.predictedEnds = inOrderEnds(
-      program.instructions.map((e) => e.insn),
-      program.config,
-      (options.memory ?? DEFAULT_MEMORY).latency,
-    );
+    const insns = program.instructions.map((e) => e.insn);
+    if (program.config.dispatch === "queued") {
+      // the concurrent model counts memory reads at READ_LATENCY, the harness's default
+      this.predictedEnds = [];
+      this.predictedCycles = runCycleModel(insns, program.config).cycles;
+    } else {
+      this.predictedEnds = inOrderEnds(insns, program.config, (options.memory ?? DEFAULT_MEMORY).latency);
+      this.predictedCycles = this.predictedEnds[this.predictedEnds.length - 1];
+    }
   }
 
-  /** Compiles the graph for the config (in program order: the RTL top runs in order) and builds the simulator. */
+  /** Compiles the graph for the config and builds the simulator. */
   static async create(graph: QGraph, cfg: AcceleratorConfig, options: ModelCosimOptions = {}): Promise<ModelCosim> {
     const program = compileGraph(graph, cfg);
     const { files, manifest } = renderRtl(cfg);
@@ -118,8 +129,8 @@ export class ModelCosim {
       rtlTop1: argmax(got.logits),
       cycles: rtl.cycles,
       rtlSeconds,
-      predictedCycles: this.predictedEnds[this.predictedEnds.length - 1],
-      layers: this.layerCycles(insnEnds),
+      predictedCycles: this.predictedCycles,
+      layers: this.program.config.dispatch === "queued" ? [] : this.layerCycles(insnEnds),
     };
   }
 
@@ -159,13 +170,19 @@ export class ModelCosim {
     return this.program.instructions.findIndex((e) => footprint(e.insn, cfg).writes.some((s) => s.space === "mem" && s.lo <= word && word < s.hi));
   }
 
-  /** Reruns the image on a tracing build; the run is cycle for cycle the one whose log gave `insnEnds`. */
+  /**
+   * Reruns the image on a tracing build; the run is cycle for cycle the one whose log gave `insnEnds`.
+   * On an in-order top the log holds each instruction's end; on a queued one the cycle the dispatcher
+   * fetched past it, and the instruction runs some time after: the window then reaches the fetch of
+   * QUEUE_DEPTH more instructions per chunk.
+   */
   private async traceAround(instruction: number, image: Uint8Array, insnEnds: number[]): Promise<{ file: string; from: number; to: number }> {
     const { files, manifest } = renderRtl(this.program.config);
     const binary = await buildSimulator(files, manifest, this.options.cacheDir, true);
     const margin = this.options.traceMargin ?? 2000;
     const from = Math.max(0, (instruction > 0 ? insnEnds[instruction - 1] : 0) - margin);
-    const to = insnEnds[instruction] + margin;
+    const queuedAhead = this.program.config.dispatch === "queued" ? QUEUE_DEPTH * CHUNK_NAMES.length : 0;
+    const to = insnEnds[Math.min(instruction + queuedAhead, insnEnds.length - 1)] + margin;
     const file = this.options.trace!;
     await runSimulator(binary, image, this.options.memory ?? DEFAULT_MEMORY, { trace: { file, from, to } });
     return { file, from, to };

@@ -13,11 +13,10 @@
  */
 import { AcceleratorConfig, deriveHw } from "../hw/config.js";
 import { footprint, memoryWords } from "../hw/footprint.js";
-import { CHUNKS, CHUNK_NAMES, Chunk, Instruction, chunkOf } from "../hw/isa.js";
+import { CHUNKS, CHUNK_NAMES, Chunk, Instruction, QUEUE_DEPTH, chunkOf } from "../hw/isa.js";
 import { instructionTiming } from "../hw/timing.js";
 
 /** Instructions each chunk's queue holds beyond the one it runs. */
-export const QUEUE_DEPTH = 8;
 
 export interface TimedInstruction {
   chunk: Chunk | null;

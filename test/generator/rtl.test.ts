@@ -13,6 +13,7 @@ const CONFIGS = [
   parseAcceleratorConfig({ name: "wide", array: { rows: 8, cols: 16 }, busBits: 512 }),
   parseAcceleratorConfig({ name: "odd-w4", weightBits: 4, array: { rows: 3, cols: 5 }, busBits: 64, buffers: { xDepth: 7, wDepth: 100, oDepth: 9, paramDepth: 3 } }),
   parseAcceleratorConfig({ name: "narrow-w4", weightBits: 4, array: { rows: 1, cols: 2 }, busBits: 32, buffers: { xDepth: 1, wDepth: 1, oDepth: 1, paramDepth: 1 } }),
+  parseAcceleratorConfig({ name: "queued", array: { rows: 3, cols: 5 }, busBits: 32, dispatch: "queued", buffers: { xDepth: 7, wDepth: 100, oDepth: 9, paramDepth: 3 } }),
 ];
 
 describe("RTL generator", () => {
@@ -71,9 +72,9 @@ describe("RTL generator", () => {
     expect(r.exitCode).toBe(0);
   });
 
-  it("is read and elaborated by Yosys", async () => {
+  it.each([CONFIGS[2], CONFIGS[6]].map((c) => [c.name, c] as const))("is read and elaborated by Yosys (%s)", async (_name, cfg) => {
     const dir = mkdtempSync(join(tmpdir(), "p2vit-yosys-"));
-    await writeRtl(CONFIGS[2], join(dir, "rtl"));
+    await writeRtl(cfg, join(dir, "rtl"));
     const files = RTL_MODULES.map((m) => `${m}.v`).join(" ");
     writeFileSync(join(dir, "rtl", "check.ys"), `read_verilog -sv ${files}\nhierarchy -check -top ${TOP_MODULE}\nproc\ncheck -assert\n`);
     const r = await execa("yosys", ["-q", "-s", "check.ys"], { cwd: join(dir, "rtl"), reject: false, all: true });
