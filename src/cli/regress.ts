@@ -27,11 +27,11 @@ const CORES = { maxTokens: 80, maxDim: 128 };
 
 export const REGRESS_CONFIGS: AcceleratorConfig[] = [
   parseAcceleratorConfig({ name: "r16x16", array: { rows: 16, cols: 16 }, buffers: SMALL_MODEL_BUFFERS, cores: CORES }),
-  parseAcceleratorConfig({ name: "r8x16", array: { rows: 8, cols: 16 }, busBits: 64, buffers: SMALL_MODEL_BUFFERS, cores: { ...CORES, softmaxLanes: 8 } }),
+  parseAcceleratorConfig({ name: "r8x16", array: { rows: 8, cols: 16 }, busBits: 64, buffers: SMALL_MODEL_BUFFERS, cores: { ...CORES, softmaxLanes: 8 }, dispatch: "inorder" }),
   parseAcceleratorConfig({ name: "r3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: SMALL_MODEL_BUFFERS, cores: { ...CORES, layernormLanes: 4, eltwiseLanes: 8, attnvLanes: 8 } }),
   parseAcceleratorConfig({ name: "r8x8w4", array: { rows: 8, cols: 8 }, busBits: 64, weightBits: 4, buffers: SMALL_MODEL_BUFFERS, cores: CORES }),
-  // the first one with the queued dispatcher: the chunks overlap as the dependency fields allow
-  parseAcceleratorConfig({ name: "r16x16q", array: { rows: 16, cols: 16 }, buffers: SMALL_MODEL_BUFFERS, cores: CORES, dispatch: "queued" }),
+  // the first one in program order (the ablation of the queued dispatcher)
+  parseAcceleratorConfig({ name: "r16x16i", array: { rows: 16, cols: 16 }, buffers: SMALL_MODEL_BUFFERS, cores: CORES, dispatch: "inorder" }),
 ];
 
 const MODELS = {

@@ -49,10 +49,10 @@ export interface AcceleratorConfig {
   /** Target clock, used by the reports (frames per second, GOPS). */
   clockMHz: number;
   /**
-   * How the top runs the program. "inorder": one instruction at a time in program order (only a MATMUL
-   * drains behind the next fetches); the dependency fields are ignored. "queued": a dispatcher appends
-   * each instruction to its chunk's queue, the chunks run concurrently as the waits and signals allow,
-   * and an arbiter shares the memory port (docs/isa.md, "Chunks" and "Dependencies").
+   * How the top runs the program. "queued": a dispatcher appends each instruction to its chunk's queue,
+   * the chunks run concurrently as the waits and signals allow, and an arbiter shares the memory port
+   * (docs/isa.md, "Chunks" and "Dependencies"). "inorder" (the ablation): one instruction at a time in
+   * program order (only a MATMUL drains behind the next fetches); the dependency fields are ignored.
    */
   dispatch: Dispatch;
 }
@@ -72,7 +72,7 @@ export const DEFAULT_CONFIG: AcceleratorConfig = {
   // DeiT: 197 tokens, embedding up to 768 (Base)
   cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 64, eltwiseLanes: 16, maxTokens: 197, maxDim: 768 },
   clockMHz: 200,
-  dispatch: "inorder",
+  dispatch: "queued",
 };
 
 const BUS_WIDTHS = [32, 64, 128, 256, 512];

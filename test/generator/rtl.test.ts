@@ -34,16 +34,26 @@ describe("RTL generator", () => {
     const top = files.find((f) => f.name === "p2vit_top.v")!.text;
     expect(top).toMatch(/localparam \[3:0\] OP_MATMUL = 4'd3;/);
     expect(top).toMatch(/localparam LOAD_MADDR_LSB = 56;/);
-    expect(top).toMatch(/localparam WPI = 4;/);
     expect(top).toMatch(/localparam IB = 256;/);
-    expect(top).not.toMatch(/\{\{|\}\}[^}]/); // no template residue
+    // no template residue: a Handlebars tag opens with two braces and a name, a block or a partial
+    const residue = /\{\{[#/>@!^a-zA-Z.]/;
+    expect(top).not.toMatch(residue);
+    // the instruction fetch: the queued dispatcher's, or the in-order controller's in the top
+    const dispatcher = files.find((f) => f.name === "dispatcher.v")!.text;
+    expect(dispatcher).toMatch(/localparam WPI = 4;/);
+    expect(dispatcher).toMatch(/localparam QD = 8;/);
+    expect(dispatcher).not.toMatch(residue);
+    const inOrder = renderRtl({ ...CONFIGS[2], dispatch: "inorder" }).files.find((f) => f.name === "p2vit_top.v")!.text;
+    expect(inOrder).toMatch(/localparam WPI = 4;/);
+    expect(inOrder).not.toMatch(/u_dispatcher/);
   });
 
   it("builds the dual-mode PEs and accepts MATMUL flag W4 only with weightBits 4, WIDE always", () => {
     const text = (cfg: typeof CONFIGS[number], name: string) => renderRtl(cfg).files.find((f) => f.name === name)!.text;
     const [int8, w4] = [CONFIGS[2], CONFIGS[4]];
-    expect(text(int8, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 2;/);
-    expect(text(w4, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 3;/);
+    expect(text(int8, "dispatcher.v")).toMatch(/MATMUL_FLAGS_BUILT = 2;/);
+    expect(text(w4, "dispatcher.v")).toMatch(/MATMUL_FLAGS_BUILT = 3;/);
+    expect(text({ ...w4, dispatch: "inorder" }, "p2vit_top.v")).toMatch(/MATMUL_FLAGS_BUILT = 3;/);
     expect(text(w4, "p2vit_top.v")).toMatch(/\.w4\(matmul_flags\[0\]\)/);
     expect(text(int8, "mac_pe.v")).not.toMatch(/x_hi/);
     expect(text(w4, "mac_pe.v")).toMatch(/localparam PACK_S = 13;/);

@@ -19,8 +19,9 @@ import { StimulusRng } from "../../src/sim/verilator/unit.js";
 import { MemoryImage, firstDifference, runRtlAndIsa, topSimulator } from "./memory-image.js";
 
 const small = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
+// hand-written programs carry no dependency fields: the in-order top runs them in program order
 const config = (name: string, cols: number, busBits: number, attnvLanes: number): AcceleratorConfig =>
-  parseAcceleratorConfig({ name, array: { rows: 4, cols }, busBits, buffers: small, cores: { ...TINY_CORES, attnvLanes, maxTokens: 64 } });
+  parseAcceleratorConfig({ name, array: { rows: 4, cols }, busBits, buffers: small, cores: { ...TINY_CORES, attnvLanes, maxTokens: 64 }, dispatch: "inorder" });
 
 /** One ATTNV to place: tokens, head dimension, and how many spare memory words each row's stride has. */
 interface Head {

@@ -1,6 +1,6 @@
 /**
  * vit-cifar10 on the generated RTL: 20 real CIFAR-10 images bit-exact on every tensor on a 16×16 array,
- * RTL top-1 equal to golden top-1 on every image, every layer within 5% of the in-order cycle model.
+ * RTL top-1 equal to golden top-1 on every image, the cycles within 5% of the concurrent cycle model.
  */
 import { describe, expect, it } from "vitest";
 import { loadSubject, runCosim } from "../../src/cli/cosim.js";

@@ -6,7 +6,7 @@ import { ImageCosim, formatDivergence } from "../../src/sim/cosim-model.js";
 /** Every layer's measured cycles within this fraction of the in-order cycle model's (an in-order top). */
 export const LAYER_TOLERANCE = 0.05;
 /** The whole run's cycles within this fraction of the concurrent cycle model's (a queued top, whose layers overlap). */
-export const QUEUED_TOLERANCE = 0.03;
+export const QUEUED_TOLERANCE = 0.05;
 
 /**
  * Bit-exact on every tensor, RTL top-1 = golden top-1; on an in-order top every layer within

@@ -2,7 +2,7 @@
  * Whole models on the generated RTL: every tensor the program stores is bit-exact with the golden
  * model, the RTL's top-1 is the golden top-1, and each layer's measured cycles are within 5% of the
  * in-order cycle model. The built-in model on a non-square array, with int4 weights on dual-mode PEs,
- * and on the queued dispatcher (within 3% of the concurrent cycle model); the real models are in
+ * and on the queued dispatcher (within 5% of the concurrent cycle model); the real models are in
  * cosim-mnist.test.ts and cosim-cifar.test.ts. Fault injection shows the comparison can fail and
  * names where; `p2vit regress --quick`; a missing verilator.
  */
@@ -23,7 +23,8 @@ import { DEFAULT_MEMORY } from "../../src/sim/verilator/run.js";
 import { REPO } from "../paths.js";
 import { expectClean } from "./cosim-expect.js";
 
-const [, A8x16, A3x5, W4, Q16] = REGRESS_CONFIGS;
+// Q16 and A3x5 are queued, A8x16 in order
+const [Q16, A8x16, A3x5, W4] = REGRESS_CONFIGS;
 
 /** Clears both wait fields of every instruction of a compiled program in a memory image (the signals stay). */
 function stripWaits(image: Uint8Array, instructions: number, cfg: typeof Q16): void {
@@ -45,7 +46,7 @@ describe("full-model co-simulation (Verilator)", () => {
     expect(slow.results[0].cycles).toBeGreaterThan(results[0].cycles);
   }, 900_000);
 
-  it("runs the built-in model bit-exact on the queued top: chunks overlap, within 3% of the concurrent model", async () => {
+  it("runs the built-in model bit-exact on the queued top: chunks overlap, within 5% of the concurrent model", async () => {
     const subject = await loadSubject({ target: "synthetic", images: 2, calib: 32 });
     const { summary, results, cosim } = await runCosim(subject, Q16);
     expectClean(results, "synthetic queued");
@@ -98,7 +99,7 @@ describe("fault injection: the full-model comparison can fail", () => {
     rmSync(dir, { recursive: true, force: true });
   }, 900_000);
 
-  it.each([A3x5, Q16].map((c) => [c.name, c] as const))("traps with a clear error on a corrupted opcode (%s)", async (_name, cfg) => {
+  it.each([A8x16, Q16].map((c) => [c.name, c] as const))("traps with a clear error on a corrupted opcode (%s)", async (_name, cfg) => {
     const s = await load();
     await expect(
       runCosim(s, cfg, {

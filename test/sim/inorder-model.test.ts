@@ -16,8 +16,8 @@ import { TINY_CORES } from "../configs.js";
 
 const BUFFERS = { xDepth: 16, wDepth: 64, oDepth: 8, paramDepth: 4 };
 const CONFIGS = [
-  parseAcceleratorConfig({ name: "io3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: BUFFERS, cores: TINY_CORES }),
-  parseAcceleratorConfig({ name: "io4x16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: TINY_CORES }),
+  parseAcceleratorConfig({ name: "io3x5", array: { rows: 3, cols: 5 }, busBits: 32, buffers: BUFFERS, cores: TINY_CORES, dispatch: "inorder" }),
+  parseAcceleratorConfig({ name: "io4x16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: TINY_CORES, dispatch: "inorder" }),
 ];
 
 function layer(k: number, n: number): QLinear {

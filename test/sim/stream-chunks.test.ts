@@ -20,10 +20,11 @@ import { StimulusRng } from "../../src/sim/verilator/unit.js";
 import { MemoryImage, firstDifference, runRtlAndIsa, topSimulator } from "./memory-image.js";
 
 const SMALL = { xDepth: 64, wDepth: 256, oDepth: 32, paramDepth: 16 };
+// hand-written programs carry no dependency fields: the in-order top runs them in program order
 const CONFIGS = {
-  c16: parseAcceleratorConfig({ name: "s16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 1, eltwiseLanes: 16, maxTokens: 64, maxDim: 128 } }),
-  c5: parseAcceleratorConfig({ name: "s5", array: { rows: 2, cols: 5 }, busBits: 32, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 1, eltwiseLanes: 16, maxTokens: 40, maxDim: 64 } }),
-  c12: parseAcceleratorConfig({ name: "s12", array: { rows: 2, cols: 12 }, busBits: 64, buffers: SMALL, cores: { layernormLanes: 8, softmaxLanes: 8, attnvLanes: 1, eltwiseLanes: 8, maxTokens: 48, maxDim: 96 } }),
+  c16: parseAcceleratorConfig({ name: "s16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 1, eltwiseLanes: 16, maxTokens: 64, maxDim: 128 }, dispatch: "inorder" }),
+  c5: parseAcceleratorConfig({ name: "s5", array: { rows: 2, cols: 5 }, busBits: 32, buffers: SMALL, cores: { layernormLanes: 16, softmaxLanes: 16, attnvLanes: 1, eltwiseLanes: 16, maxTokens: 40, maxDim: 64 }, dispatch: "inorder" }),
+  c12: parseAcceleratorConfig({ name: "s12", array: { rows: 2, cols: 12 }, busBits: 64, buffers: SMALL, cores: { layernormLanes: 8, softmaxLanes: 8, attnvLanes: 1, eltwiseLanes: 8, maxTokens: 48, maxDim: 96 }, dispatch: "inorder" }),
 };
 
 /** A memory image of random bytes with the program in its first 16 slots; `rng` also draws the data. */

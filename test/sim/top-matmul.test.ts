@@ -12,9 +12,10 @@ import { MemoryImage, firstDifference, runRtlAndIsa } from "./memory-image.js";
 
 const BUFFERS = { xDepth: 16, wDepth: 64, oDepth: 8, paramDepth: 4 };
 const PROGRAM_SLOTS = 8;
+// hand-written programs carry no dependency fields: the in-order top runs them in program order
 const CONFIGS: AcceleratorConfig[] = [
-  parseAcceleratorConfig({ name: "wt-odd", array: { rows: 3, cols: 5 }, busBits: 32, buffers: BUFFERS, cores: TINY_CORES }),
-  parseAcceleratorConfig({ name: "wt-16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: TINY_CORES }),
+  parseAcceleratorConfig({ name: "wt-odd", array: { rows: 3, cols: 5 }, busBits: 32, buffers: BUFFERS, cores: TINY_CORES, dispatch: "inorder" }),
+  parseAcceleratorConfig({ name: "wt-16", array: { rows: 4, cols: 16 }, busBits: 128, buffers: BUFFERS, cores: TINY_CORES, dispatch: "inorder" }),
 ];
 
 /** Q·Kᵀ with Kᵀ loaded by LOAD WT, requantized to int8 and, again, to int32 with WIDE. */
