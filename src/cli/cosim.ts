@@ -229,7 +229,8 @@ export async function modelCosimCommand(c: ModelCosimCommand): Promise<number> {
   if (c.json) console.log(JSON.stringify(summary));
   else {
     console.log(formatCosim(summary, results));
-    if (c.layers) console.log(formatLayerTable(summary.layers));
+    if (c.layers && c.config.dispatch === "queued") console.log("per-layer cycles: the layers of a queued top overlap; an in-order top (\"dispatch\": \"inorder\") measures them");
+    else if (c.layers) console.log(formatLayerTable(summary.layers));
     if (c.out) console.log(`RTL, program and results written to ${c.out}`);
   }
   return summary.bitExact === summary.images ? 0 : 1;
