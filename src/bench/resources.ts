@@ -123,6 +123,11 @@ export function unitTarget(spec: UnitSpec, noDsp = false): Target {
   return { name: `${u.label}${noDsp ? " nodsp" : ""}`, top: u.top, files: u.files, parameters: u.parameters, noIopad: true, noDsp };
 }
 
+/** One module of the default config's RTL with what it instantiates, out of context: the dispatcher and its arbiter's FIFOs. */
+export function moduleTarget(top: string): Target {
+  return { name: `${top} (default config)`, top, files: renderRtl(DEFAULT_CONFIG).files, parameters: {}, noIopad: true };
+}
+
 /** The whole accelerator with an n×n array, the default config otherwise. */
 export function topTarget(n: number): Target {
   const cfg = parseAcceleratorConfig({ name: `a${n}x${n}`, array: { rows: n, cols: n } });
@@ -180,7 +185,7 @@ async function main(): Promise<void> {
   const yosys = await toolVersion("yosys", ["-V"]);
   if (!yosys) throw new P2vitError("yosys was not found on PATH (Debian: apt-get install yosys)");
   const targets: Target[] = [];
-  if (opts.only !== "tops") targets.push(...UNIT_TARGETS.map((u) => unitTarget(u.spec, u.noDsp)));
+  if (opts.only !== "tops") targets.push(...UNIT_TARGETS.map((u) => unitTarget(u.spec, u.noDsp)), moduleTarget("dispatcher"));
   if (opts.only !== "units") targets.push(...opts.sizes.map(topTarget));
   const width = Math.max(...targets.map((t) => t.name.length), 4);
   console.log(`${yosys}: synth_xilinx -flatten (xc7); units out of context (-noiopad), "nodsp": -nodsp`);
