@@ -253,7 +253,7 @@ class FeedModel {
   }
   /** An entry goes into the gearboxes this cycle (`taken`). */
   get take(): boolean {
-    return this.primed && !this.rowEnds && this.count < this.OUT;
+    return this.primed && !this.rowEnds && this.count <= this.OUT; // FULL_RATE
   }
 
   /** The clock edge: `give` = out_valid && out_ready this cycle; `start` = the bytes of a run starting. */
