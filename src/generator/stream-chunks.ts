@@ -376,7 +376,9 @@ function simulateRows(s: RowsShape, units: number[]): number {
     const rvalid = answerHead < answers.length && answers[answerHead] === t;
     const rGo = rIdx < units.length && !rActive && !bankFull[rdBank];
     const fGo = !fActive && bankFull[fdBank];
-    const dGo = !dActive && unitsIn > 0;
+    const dDone = dActive && !drain.busy && !writer.held;
+    // the drain starts the next unit in the cycle it sees the last one written
+    const dGo = (!dActive || dDone) && unitsIn > 0;
     let coreReady = true;
     if (rules.kind === "softmax") coreReady = !feed.outLast || since[0] >= rules.gap;
     if (rules.kind === "layernorm") coreReady = !(inFirst && since[2] < rules.slotReuse) && !(feed.outLast && since[0] < rules.rowGap);
@@ -387,7 +389,6 @@ function simulateRows(s: RowsShape, units: number[]): number {
     const out = outHead < outs.length && outs[outHead].t === t ? outs[outHead++] : null;
     const rDone = rActive && reader.gotLeft === 0;
     const fDone = fActive && !feed.busy;
-    const dDone = dActive && !drain.busy && !writer.held;
     // ---- the clock edge ----
     if (rdReq) {
       answers.push(t + s.latency);
@@ -433,13 +434,13 @@ function simulateRows(s: RowsShape, units: number[]): number {
     writer.tick(drainGive, wrAccept);
     free += (ringTaken ? 1 : 0) - (beatIn ? 1 : 0);
     unitsIn += (out?.last ? 1 : 0) - (dGo ? 1 : 0);
-    if (dGo) {
-      dActive = true;
-      dIdx++;
-    }
     if (dDone) {
       dActive = false;
       if (dIdx === units.length) return t + 1;
+    }
+    if (dGo) {
+      dActive = true;
+      dIdx++;
     }
   }
   throw new P2vitError("stream chunk timing: the rows did not finish (a ring smaller than a unit?)");
