@@ -89,8 +89,11 @@ export type UnitSpec =
   | { unit: "layernorm_core"; lanes: number; maxDim: number }
   /** Rows of up to `maxTokens` scores, `lanes` per beat (src/generator/softmax.ts). */
   | { unit: "softmax_core"; lanes: number; maxTokens: number }
-  /** Regroups rows of `inBytes`-byte words into `outBytes`-byte words (the streaming chunks' lanes). */
-  | { unit: "byte_gearbox"; inBytes: number; outBytes: number }
+  /**
+   * Regroups rows of `inBytes`-byte words into `outBytes`-byte words (the streaming chunks' lanes);
+   * fullRate: also takes a word while exactly outBytes wait (the streaming chunks' feeds).
+   */
+  | { unit: "byte_gearbox"; inBytes: number; outBytes: number; fullRate?: boolean }
   /** `lanes` requantization lanes side by side (synthesis only): the shifter or the multiplier kind. */
   | { unit: "requant_bank"; kind: "shift" | "mult"; accBits: number; lanes: number };
 
@@ -151,7 +154,7 @@ export function unitLabel(spec: UnitSpec): string {
     case "softmax_core":
       return `softmax_core lanes=${spec.lanes} tokens=${spec.maxTokens}`;
     case "byte_gearbox":
-      return `byte_gearbox ${spec.inBytes}->${spec.outBytes}`;
+      return `byte_gearbox ${spec.inBytes}->${spec.outBytes}${spec.fullRate ? " full-rate" : ""}`;
     case "requant_bank":
       return `${bankModule(spec.kind)} lanes=${spec.lanes} acc=${spec.accBits}`;
   }
@@ -296,7 +299,7 @@ export function renderUnit(spec: UnitSpec): RenderedUnit {
       checkInt(spec.outBytes, 1, 256, `${label}: outBytes`);
       const g = gearboxParameters(spec.inBytes, spec.outBytes);
       files = [rtl("byte_gearbox")];
-      parameters = g;
+      parameters = { ...g, FULL_RATE: spec.fullRate ? 1 : 0 };
       inputs = [
         port("rst", 1), port("in_valid", 1), port("in_data", spec.inBytes * 8), port("in_bytes", g.CW), port("in_last", 1), port("out_ready", 1),
       ];

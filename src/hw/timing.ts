@@ -4,7 +4,7 @@
  * and the dispatcher. The MatMul figures follow the engine's RTL (row-stationary: one k per cycle,
  * a one-cycle move to the shadow registers, one row per cycle through the requantization lanes).
  * The LayerNorm, softmax, LUT and ADD figures are their chunk controllers' (src/generator/stream-chunks.ts:
- * one row at a time, read, through the core, written back, on a memory answering in READ_LATENCY cycles);
+ * rows read, through the core and written back overlapped, on a memory answering in READ_LATENCY cycles);
  * ATTNV is its chunk controller's exact count (attnv-chunk.ts: V loaded per column group, then one
  * row after another).
  */
@@ -60,7 +60,7 @@ export function instructionTiming(insn: Instruction, cfg: AcceleratorConfig): In
     case "SOFTMAX":
     case "LUT":
     case "ADD":
-      // the chunk controllers' own schedule: one row at a time, read, through the core, written
+      // the chunk controllers' own schedule: rows read, through the core and written, overlapped
       return same(streamChunkCycles(insn, cfg, READ_LATENCY));
     case "ATTNV":
       return same(attnvChunkCycles(insn.rows, insn.cols, cfg));

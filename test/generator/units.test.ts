@@ -32,6 +32,7 @@ const SPECS: UnitSpec[] = [
   { unit: "requant_bank", kind: "shift", accBits: 32, lanes: 3 },
   { unit: "requant_bank", kind: "mult", accBits: 32, lanes: 3 },
   ...[[16, 16], [16, 4], [5, 16], [7, 3]].map(([inBytes, outBytes]) => ({ unit: "byte_gearbox", inBytes, outBytes }) as const),
+  { unit: "byte_gearbox", inBytes: 16, outBytes: 16, fullRate: true },
 ];
 
 /** The smallest parameter set of each unit (the banks only repeat their lanes). */

@@ -5,11 +5,17 @@
  * source rows, and around the destination rows, must not matter or change). Three shapes: C = 16 on a
  * 128-bit bus, C = 5 on a 32-bit bus (two memory words per vector word, 16 lanes), C = 12 on a 64-bit bus
  * with 8 lanes; rows that are and are not multiples of the lanes, strides other than the row width.
+ * Rows overlap (read, in the core and written at once): enough rows to wrap the output ring and keep
+ * several in the core, on a memory that refuses requests; the rows cost the core's row spacing or the
+ * port's words each, not a row's whole latency; the ring is deep enough not to slow them.
  */
 import { describe, expect, it } from "vitest";
+import { REGRESS_CONFIGS } from "../../src/cli/regress.js";
 import { ALIGN_MAX } from "../../src/generator/elementwise.js";
+import { layerNormRowTiming } from "../../src/generator/layernorm-core.js";
+import { softmaxRowSpacing } from "../../src/generator/softmax.js";
 import { streamChunkCycles } from "../../src/generator/stream-chunks.js";
-import { AcceleratorConfig, parseAcceleratorConfig } from "../../src/hw/config.js";
+import { AcceleratorConfig, DEFAULT_CONFIG, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { LN_PARAM_PLANES, LUT_ENTRIES } from "../../src/hw/footprint.js";
 import { Instruction } from "../../src/hw/isa.js";
 import { quantizeSoftmax } from "../../src/quant/ops/attention.js";
@@ -129,6 +135,20 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
     }
   });
 
+  it.each(["c5", "c12"] as const)("is exact with many rows in flight, the ring wrapping, on a refusing memory (%s)", async (c) => {
+    const cfg = CONFIGS[c];
+    const img = new Image(cfg, new StimulusRng(4500 + c.length), 6000);
+    const { maxTokens, maxDim } = cfg.cores;
+    img.program([
+      softmax(img, 9, maxTokens, "LOG2"), softmax(img, 11, 3, "UNIFORM"), layernorm(img, 8, maxDim - 1), layernorm(img, 10, 2),
+      add(img, 7, maxDim, false), add(img, 6, 13, true), lut(img, 12, 7), lut(img, 3, 300),
+    ]);
+    for (const [latency, stallPercent, seed] of [[2, 0, 1], [1, 30, 5], [4, 15, 6]]) {
+      const { rtl, isa } = await runRtlAndIsa(cfg, img.bytes, { latency, stallPercent, seed });
+      expect(firstDifference(rtl, isa, img.hw.busBytes), `latency ${latency}, ${stallPercent}% refused`).toBeNull();
+    }
+  });
+
   it.each(["c16", "c5", "c12"] as const)("takes streamChunkCycles exactly (%s, read latency 2)", async (c) => {
     const cfg = CONFIGS[c];
     const latency = 2;
@@ -146,9 +166,71 @@ describe("streaming chunks in the top (Verilator) against the ISA simulator", ()
       (img: Image) => lut(img, 2, 37), (img: Image) => lut(img, 1, 300), (img: Image) => add(img, 3, 40, true),
       // rows within the build's cores.maxTokens / maxDim (a longer row is refused by the compiler)
       (img: Image) => softmax(img, 2, cfg.cores.maxTokens, "LOG2"), (img: Image) => layernorm(img, 2, cfg.cores.maxDim - 3), (img: Image) => layernorm(img, 1, 7),
+      // many rows: several in the core, the ring full and wrapping, long LUT rows in segments
+      (img: Image) => softmax(img, 10, cfg.cores.maxTokens - 1, "UNIFORM"), (img: Image) => softmax(img, 12, 5, "LOG2"),
+      (img: Image) => layernorm(img, 9, cfg.cores.maxDim), (img: Image) => lut(img, 11, 21), (img: Image) => lut(img, 3, 300),
+      (img: Image) => add(img, 8, cfg.cores.maxDim - 1, false),
     ]) {
       const { measured, model } = await cyclesOf(make);
       expect(model, make.toString()).toBe(measured);
+    }
+  });
+
+  it("overlaps rows: each further row costs the core's row spacing or the port's words, not a row's latency (c16)", async () => {
+    // the regression config's shape (16 columns, a 128-bit bus, 16 lanes) at read latency 2
+    const cfg = CONFIGS.c16;
+    const latency = 2;
+    const cycles = async (insn: (img: Image) => Instruction) => {
+      const img = new Image(cfg, new StimulusRng(4600), 3000);
+      const i = insn(img);
+      img.program([i]);
+      const withInsn = (await runSimulator(await topSimulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
+      img.program([{ op: "SYNC", chunk: "LN" }]);
+      const withSync = (await runSimulator(await topSimulator(cfg), img.bytes, { latency, stallPercent: 0, seed: 1 })).cycles;
+      expect(withInsn - withSync, i.op).toBe(streamChunkCycles(i, cfg, latency));
+      return withInsn - withSync;
+    };
+    const words = new Image(cfg, new StimulusRng(1), 100).rowWords(64);
+    const softmaxShape = { lanes: cfg.cores.softmaxLanes, maxTokens: cfg.cores.maxTokens };
+    const cases: [string, (img: Image, rows: number) => Instruction, number][] = [
+      // the cores take a row every so many cycles (their square roots): the rows come that fast
+      ["SOFTMAX 16×50", (img, rows) => softmax(img, rows, 50, "LOG2"), softmaxRowSpacing(50, 50, softmaxShape)],
+      ["LAYERNORM 16×64", (img, rows) => layernorm(img, rows, 64), layerNormRowTiming(64, cfg.cores.layernormLanes).interval],
+      // the elementwise core takes a beat per cycle: the port is the limit, every word read (a, and b) and
+      // written once, plus the read's latency and hand-over of 2 cycles per row at most
+      ["LUT 16×64", (img, rows) => lut(img, rows, 64), 2 * words + latency + 2],
+      ["ADD 16×64", (img, rows) => add(img, rows, 64, false), 3 * words + latency + 2],
+    ];
+    for (const [what, make, perRow] of cases) {
+      const one = await cycles((img) => make(img, 1));
+      const sixteen = await cycles((img) => make(img, 16));
+      // one row at a time, each further row would cost the first row's whole latency again
+      expect(sixteen - one, what).toBeLessThanOrEqual(15 * perRow);
+    }
+  });
+
+  it("has an output ring deep enough that it barely slows the rows (the model, read latency 2)", () => {
+    const base = { src: 0, dst: 0, sstride: 1, dstride: 1 };
+    for (const cfg of [...Object.values(CONFIGS), ...REGRESS_CONFIGS, DEFAULT_CONFIG]) {
+      for (const rows of [1, 5, 12]) {
+        for (const part of [0, 0.3, 0.7, 1]) {
+          const tokens = Math.max(1, Math.round(cfg.cores.maxTokens * part));
+          const dim = Math.max(1, Math.round(cfg.cores.maxDim * part));
+          const insns: Instruction[] = [
+            { op: "SOFTMAX", ...base, rows, cols: tokens, mode: "LOG2", inputShift: 0, ln2: 1, polyB: 1, polyShift: 0, polyC: 0 },
+            { op: "LAYERNORM", ...base, rows, cols: dim, paddr: 0, eps: 0 },
+            { op: "LUT", ...base, rows, cols: dim, table: 0 },
+            { op: "LUT", ...base, rows, cols: 3 * dim + 7, table: 0 },
+            { op: "ADD", ...base, rows, cols: dim, b: 0, bstride: 1, paddr: 0 },
+          ];
+          for (const insn of insns) {
+            const sized = streamChunkCycles(insn, cfg, 2);
+            const unlimited = streamChunkCycles(insn, cfg, 2, { ringDepth: 1 << 20 });
+            // the port's order of reads and writes shifts a little with the ring's depth, either way
+            expect(sized, `${cfg.name} ${JSON.stringify(insn)}`).toBeLessThanOrEqual(Math.ceil(unlimited * 1.03));
+          }
+        }
+      }
     }
   });
 

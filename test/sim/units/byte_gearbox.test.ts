@@ -1,7 +1,8 @@
 /**
  * byte_gearbox: every row leaves as the bytes it came in with, regrouped into OUT-byte words, the last
  * zero-padded and marked, under random valid/ready on both sides. Narrowing, widening, equal and
- * coprime widths. What was taken and given is read from the RTL's own handshake outputs.
+ * coprime widths, and the full-rate kind (a word taken in the cycle one is given, with OUT bytes
+ * waiting). What was taken and given is read from the RTL's own handshake outputs.
  */
 import { describe, expect, it } from "vitest";
 import { renderUnit } from "../../../src/generator/units.js";
@@ -9,14 +10,17 @@ import { Cycle, StimulusRng, buildUnit, packLanes, runUnit, unpackLanes } from "
 
 describe("byte_gearbox (Verilator)", () => {
   it.each([
-    [16, 16],
-    [16, 4],
-    [5, 16],
-    [7, 3],
-  ])("regroups rows of %i-byte words into %i-byte words", async (inBytes, outBytes) => {
-    const unit = renderUnit({ unit: "byte_gearbox", inBytes, outBytes });
+    [16, 16, false],
+    [16, 4, false],
+    [5, 16, false],
+    [7, 3, false],
+    [16, 16, true],
+    [5, 16, true],
+    [7, 3, true],
+  ])("regroups rows of %i-byte words into %i-byte words (full rate: %s)", async (inBytes, outBytes, fullRate) => {
+    const unit = renderUnit({ unit: "byte_gearbox", inBytes, outBytes, fullRate });
     const binary = await buildUnit(unit);
-    const rng = new StimulusRng(900 + inBytes * 7 + outBytes);
+    const rng = new StimulusRng(900 + inBytes * 7 + outBytes + (fullRate ? 5000 : 0));
     // rows of random length, each sent as words; a word is offered until the RTL takes it
     const rows: number[][] = [];
     for (let r = 0; r < 60; r++) {
@@ -51,9 +55,12 @@ describe("byte_gearbox (Verilator)", () => {
     expect(outputs.length).toBe(cycles.length);
     const takenBytes: number[][] = [[]];
     const givenBytes: number[][] = [[]];
+    let takenWhileGiving = 0;
     for (const o of outputs) {
       const c = cycles[o.cycle];
-      if (offered[o.cycle] >= 0 && o.values.in_ready === 1n) {
+      const taken = offered[o.cycle] >= 0 && o.values.in_ready === 1n;
+      if (taken && o.values.out_valid === 1n && c.out_ready === 1) takenWhileGiving++;
+      if (taken) {
         const w = words[offered[o.cycle]];
         takenBytes[takenBytes.length - 1].push(...w.bytes);
         if (w.last) takenBytes.push([]);
@@ -65,6 +72,8 @@ describe("byte_gearbox (Verilator)", () => {
     }
     takenBytes.pop();
     givenBytes.pop();
+    // equal widths: a word can only come in as one goes out when OUT bytes may wait (full rate)
+    if (inBytes === outBytes) expect(takenWhileGiving > 0).toBe(fullRate);
     expect(takenBytes.length).toBeGreaterThan(5);
     expect(givenBytes.length).toBe(takenBytes.length);
     for (const [r, row] of takenBytes.entries()) {
