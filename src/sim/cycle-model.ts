@@ -14,9 +14,12 @@
 import { AcceleratorConfig, deriveHw } from "../hw/config.js";
 import { footprint, memoryWords } from "../hw/footprint.js";
 import { CHUNKS, CHUNK_NAMES, Chunk, Instruction, QUEUE_DEPTH, chunkOf } from "../hw/isa.js";
-import { instructionTiming } from "../hw/timing.js";
+import { READ_LATENCY, instructionTiming } from "../hw/timing.js";
 
 /** Instructions each chunk's queue holds beyond the one it runs. */
+
+/** Cycles the queued dispatcher adds before a unit chunk's unit starts, and after it finishes, per instruction. */
+const DISPATCH_HANDOFF = 1;
 
 export interface TimedInstruction {
   chunk: Chunk | null;
@@ -110,8 +113,9 @@ export function runCycleModel(program: Instruction[], cfg: AcceleratorConfig, op
     if (best === null) throw new Error(`cycle model: no instruction can start (executed ${executed} of ${total}, fetched ${fetched}): the dependencies cannot be met`);
     if (best.chunk === null) {
       const done = burst(best.t, hw.wordsPerInstruction);
-      timeline[fetched].dispatch = done;
-      fetchReady = done;
+      // the dispatcher fetches one instruction at a time: its words, their answers, then the push
+      timeline[fetched].dispatch = done + READ_LATENCY + 1;
+      fetchReady = done + READ_LATENCY + 2;
       fetched++;
       continue;
     }
@@ -120,9 +124,12 @@ export function runCycleModel(program: Instruction[], cfg: AcceleratorConfig, op
     const insn = program[pc];
     for (const w of insn.dep?.wait ?? []) used[CHUNKS[w.chunk] - 1][CHUNKS[c] - 1] += w.count;
     const start = best.t;
-    const portEnd = burst(start, words[pc]);
-    const done = Math.max(start + timing[pc].complete, portEnd);
-    const issueEnd = Math.max(start + timing[pc].issue, portEnd);
+    // a unit chunk's head goes into a register first and the unit starts the next cycle; its completion
+    // is seen (and signalled) in the cycle busy falls: the chunk takes its next head the cycle after
+    const handoff = c !== "MM" && insn.op !== "SYNC" ? DISPATCH_HANDOFF : 0;
+    const portEnd = burst(start + handoff, words[pc]);
+    const done = Math.max(start + handoff + timing[pc].complete, portEnd) + handoff;
+    const issueEnd = Math.max(start + handoff + timing[pc].issue, portEnd) + handoff;
     timeline[pc].start = start;
     timeline[pc].done = done;
     free.set(c, issueEnd);

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compileGraph } from "../../src/compiler/graph.js";
 import { DEFAULT_CONFIG, parseAcceleratorConfig } from "../../src/hw/config.js";
 import { WAITS_PER_INSTRUCTION } from "../../src/hw/isa.js";
+import { READ_LATENCY } from "../../src/hw/timing.js";
 import { DEFAULT_SETTINGS } from "../../src/quant/fakequant.js";
 import { ModelImage, quantizeModel } from "../../src/quant/pipeline.js";
 import { syntheticCheckpoint, syntheticImages } from "../../src/quant/synthetic.js";
@@ -113,11 +114,14 @@ describe("cycle model", () => {
       { op: "STORE", rows: 1, count: 1, addr: 0, maddr: 200, mstride: 0, dep: { wait: [{ chunk: "LD", count: 1 }], signal: [] } },
       { op: "HALT" },
     ], cfg);
-    // a 256-bit instruction is 8 words on a 32-bit bus: the load is fetched by cycle 8 and starts then, but
-    // the port first serves the store's fetch (8..16), then the load's 2 rows × 3 vectors × 2 words (16..28)
+    // a 256-bit instruction is 8 words on a 32-bit bus: the load's words go by cycle 8, their answers
+    // READ_LATENCY later, and the dispatcher queues it the cycle after (11). Its unit starts the next
+    // cycle and takes the port first: 2 rows × 3 vectors × 2 words (12..24), 14 cycles in the loader,
+    // seen done one cycle later (27). The store's fetch waits for the port (24..32) and is queued at 35.
     const [load, store] = run.timeline;
-    expect(load.start).toBe(8);
-    expect(load.done).toBe(28);
+    expect(load.start).toBe(8 + READ_LATENCY + 1);
+    expect(load.done).toBe(27);
+    expect(store.dispatch).toBe(32 + READ_LATENCY + 1);
     expect(store.start).toBe(Math.max(load.done, store.dispatch));
     expect(run.cycles).toBe(run.timeline[2].done);
   });
