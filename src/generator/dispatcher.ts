@@ -18,17 +18,6 @@ export const MATMUL_IN_FLIGHT = 4;
 /** Signals a (producer, consumer) counter holds before it wraps: far more than any queue depth lets run ahead. */
 export const COUNTER_BITS = 16;
 
-/** The memory port's requesters, by arbiter slot: 0 the fetch unit, then the chunks that touch memory by their ids. */
-const PORT_REQUESTERS = [
-  { name: "fetch", slot: 0 },
-  { name: "load", slot: CHUNKS.LD },
-  { name: "store", slot: CHUNKS.ST },
-  { name: "ln", slot: CHUNKS.LN },
-  { name: "sm", slot: CHUNKS.SM },
-  { name: "av", slot: CHUNKS.AV },
-  { name: "ew", slot: CHUNKS.EW },
-];
-
 function checkPowerOfTwo(n: number, what: string): void {
   if (!Number.isInteger(Math.log2(n))) throw new P2vitError(`${what} must be a power of two, got ${n}`);
 }
@@ -37,12 +26,12 @@ export function dispatcherContext(cfg: AcceleratorConfig) {
   checkPowerOfTwo(QUEUE_DEPTH, "QUEUE_DEPTH");
   checkPowerOfTwo(READ_TAGS, "READ_TAGS");
   checkPowerOfTwo(MATMUL_IN_FLIGHT, "MATMUL_IN_FLIGHT");
-  const chunkIds = Object.values(CHUNKS);
+  const chunkIdBits = indexBits(Math.max(...Object.values(CHUNKS)) + 1);
   const lastOpcode = Math.max(...Object.values(OPCODES));
   return {
     queued: cfg.dispatch === "queued",
     chunkCount: CHUNK_NAMES.length,
-    chunkIdBits: indexBits(Math.max(...chunkIds) + 1),
+    chunkIdBits,
     mmChunk: CHUNKS.MM,
     // the chunks whose unit takes an instruction, runs it, and shows `busy` until it is done
     unitChunks: CHUNK_NAMES.filter((c) => c !== "MM").map((c) => ({ name: c.toLowerCase(), id: CHUNKS[c] })),
@@ -66,8 +55,8 @@ export function dispatcherContext(cfg: AcceleratorConfig) {
     matmulInFlightBits: indexBits(MATMUL_IN_FLIGHT),
     readTags: READ_TAGS,
     readTagBits: indexBits(READ_TAGS),
-    portRequesters: PORT_REQUESTERS,
-    portSlots: 8,
-    portSlotBits: 3,
+    // the arbiter's slots are indexed by chunk id (0: the fetch unit)
+    portSlots: 2 ** chunkIdBits,
+    portSlotBits: chunkIdBits,
   };
 }

@@ -18,7 +18,7 @@ export const DEFAULT_MEMORY: MemoryModel = { latency: 2, stallPercent: 0, seed: 
 export interface SimResult {
   memory: Uint8Array;
   cycles: number;
-  /** With `insnLog`: for instruction i, the cycle in which the controller moved past it. */
+  /** With `insnLog`: for instruction i, the cycle in which the top moved past it (in order: finished it; queued: fetched it). */
   insnEnds?: number[];
 }
 
